@@ -1,0 +1,178 @@
+"""The `dmalint` command line.
+
+Exit status: 0 clean, 1 findings at or above the threshold, 2 the run itself failed (a
+trace that could not be checked, a bad option, a broken installation, an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from . import __version__
+from .discover import discover
+from .errors import DmalintError, InputError, TraceSyntaxError, UsageError
+from .findings import Severity
+from .reader import Diagnostic, TraceSource
+from .reporters import FORMATS
+from .reporters.diagnostics import format_syntax_error
+from .rulebook import builtin_rulebook
+from .run import RunOptions, RunResult, check_sources
+
+__all__ = ["EXIT_CLEAN", "EXIT_FAILED", "EXIT_FINDINGS", "main"]
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_FAILED = 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dmalint",
+        description="Check a driver's captured DMA calls (dmatrace files) against the DDI contracts.",
+    )
+    parser.add_argument("--version", action="version", version=f"dmalint {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check",
+        help="check traces and report findings",
+        description="Check traces and report findings. Exit status: 0 clean, 1 findings, 2 could not check.",
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="trace files, directories (searched for *.trace), or - for standard input")
+    check.add_argument("--format", choices=sorted(FORMATS), default="text", help="report format (default: text)")
+    check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
+    check.add_argument("--no-color", action="store_true", help="never color the text report")
+    check.add_argument("-q", "--quiet", action="store_true", help="print findings only: no summary, no syntax-error excerpts, no warnings")
+    stop = check.add_mutually_exclusive_group()
+    stop.add_argument("--max-errors", type=_positive, metavar="N", help="stop after N unparsed lines in the whole run")
+    stop.add_argument("--stop-on-first-error", action="store_true", help="stop at the first unparsed line")
+    check.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run dmalint; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_FAILED
+    try:
+        return _check(args)
+    except DmalintError as error:
+        print(f"dmalint: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("dmalint: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_FAILED
+    except Exception as error:  # a bug in dmalint: say so, without a traceback by default
+        print(
+            f"dmalint: internal error: {type(error).__name__}: {error}\n"
+            f"This is a bug in dmalint {__version__}, not in your trace. Please report it to the dmalint "
+            "maintainers with the command line and the trace"
+            + ("." if args.debug else "; run again with --debug for the traceback."),
+            file=sys.stderr,
+        )
+        if args.debug:
+            traceback.print_exc()
+        return EXIT_FAILED
+
+
+def _check(args: argparse.Namespace) -> int:
+    sources = discover(args.paths)
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        _refuse_to_overwrite_inputs(output, sources)
+    if sum(1 for s in sources if isinstance(s, TraceSource) and s.path is None) > 1:
+        raise UsageError("standard input ('-') can be given only once")
+    options = RunOptions(max_errors=1 if args.stop_on_first_error else args.max_errors)
+    listener = _Listener(sys.stderr, quiet=args.quiet)
+    result = check_sources(sources, builtin_rulebook(), options, listener)
+
+    color = output is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    buffer = io.StringIO()
+    FORMATS[args.format](result, buffer, color=color, quiet=args.quiet)
+    _write(buffer.getvalue(), output)
+    return _exit_status(result)
+
+
+def _exit_status(result: RunResult) -> int:
+    if result.failed:
+        return EXIT_FAILED
+    if any(f.severity.rank >= Severity.ERROR.rank for f in result.findings):
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+class _Listener:
+    """Prints problems met while reading to standard error as they happen."""
+
+    def __init__(self, stream: TextIO, quiet: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+
+    def __call__(self, item: TraceSyntaxError | Diagnostic | InputError) -> None:
+        if isinstance(item, InputError):
+            print(f"dmalint: {item}", file=self.stream)
+        elif self.quiet:
+            return
+        elif isinstance(item, TraceSyntaxError):
+            print(format_syntax_error(item), file=self.stream)
+        else:
+            print(str(item), file=self.stream)
+        self.stream.flush()
+
+
+def _refuse_to_overwrite_inputs(output: Path, sources: list) -> None:
+    target = output.resolve()
+    for source in sources:
+        if isinstance(source, TraceSource) and source.path is not None and source.path.resolve() == target:
+            raise UsageError(f"--output {output} is one of the traces being checked; refusing to overwrite it")
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory")
+    if not output.parent.resolve().is_dir():
+        raise UsageError(f"--output {output}: the directory {output.parent} does not exist")
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    # Write beside the target, then rename: a failed run never leaves half a report behind.
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, output)
+    except OSError as error:
+        raise UsageError(f"cannot write the report to {output}: {error.strerror}") from None
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass

@@ -1,0 +1,94 @@
+"""Every error dmalint raises: one root class, each error carrying where it happened.
+
+The command line catches `DmalintError` at the top and prints `str(error)`; anything else
+that escapes is an internal error (a bug in dmalint), never shown as a traceback unless
+`--debug` asks for it.
+"""
+
+from __future__ import annotations
+
+from model.location import SourceLocation
+
+__all__ = [
+    "DmalintError",
+    "EmptyTraceError",
+    "InputError",
+    "NoTracesError",
+    "NotUtf8Error",
+    "ResourceError",
+    "TraceNotFoundError",
+    "TraceSyntaxError",
+    "UnsupportedVersionError",
+    "UsageError",
+]
+
+
+class DmalintError(Exception):
+    """The root of dmalint's own errors."""
+
+    def __init__(self, message: str, location: SourceLocation | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+    def __str__(self) -> str:
+        if self.location is None:
+            return f"error: {self.message}"
+        loc = self.location
+        where = loc.path if loc.line == 0 else f"{loc.path}:{loc.line}:{loc.column}"
+        return f"{where}: error: {self.message}"
+
+
+class UsageError(DmalintError):
+    """The command line asks for something that cannot be done (bad option, bad output path)."""
+
+
+class ResourceError(DmalintError):
+    """A file dmalint ships (grammar, DDI table, rules) is missing or broken."""
+
+
+class InputError(DmalintError):
+    """A trace could not be checked at all: the run fails with exit status 2."""
+
+
+class TraceNotFoundError(InputError):
+    """A path on the command line does not exist or cannot be read."""
+
+
+class NoTracesError(InputError):
+    """A directory on the command line holds no `*.trace` file."""
+
+
+class NotUtf8Error(InputError):
+    """A trace is not UTF-8 text."""
+
+    def __init__(self, message: str, location: SourceLocation, offset: int) -> None:
+        super().__init__(message, location)
+        self.offset = offset
+
+
+class UnsupportedVersionError(InputError):
+    """`@dmatrace N` names a version this dmalint does not read."""
+
+
+class EmptyTraceError(InputError):
+    """A trace with no event in it: nothing to check, so it is never reported clean."""
+
+
+class TraceSyntaxError(DmalintError):
+    """One line of a trace does not parse. Checking goes on with the next line.
+
+    `text` is the line as read, `expected` what the grammar would have accepted at
+    `location.column` (readable names, sorted).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        location: SourceLocation,
+        text: str,
+        expected: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, location)
+        self.text = text
+        self.expected = expected

@@ -1,0 +1,63 @@
+"""Findings: what the rules say about a trace, as frozen values that reporters render."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from model.location import SourceLocation
+
+__all__ = ["Finding", "Related", "Severity", "fingerprint"]
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is: `error` breaks a DDI contract, `warning` is likely wrong, `note` advises."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "note": 1}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """An event that created the state a finding is about: "list built here"."""
+
+    location: SourceLocation
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One violation, at the event that carries it, with the events that led to it.
+
+    `facts` holds the numbers behind the message (addresses, sizes, IRQLs, the line text of
+    an unparsed line) for reporters that show more than the message. `fingerprint` is stable
+    across edits that move lines: it is made of the code, the path and the identity of the
+    objects involved, never the line number.
+    """
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    location: SourceLocation
+    related: tuple[Related, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def sort_key(self) -> tuple:
+        loc = self.location
+        return (loc.path, loc.line, loc.column, self.code)
+
+
+def fingerprint(code: str, path: str, *identity: object) -> str:
+    """A stable 16-hex-digit digest of a finding's code, path and object identity."""
+    digest = hashlib.sha256("\x1f".join([code, path, *map(str, identity)]).encode("utf-8"))
+    return digest.hexdigest()[:16]

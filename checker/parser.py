@@ -1,0 +1,263 @@
+"""Parsing one trace line with the grammar, and saying clearly why a line does not parse."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import cache
+from typing import Any
+
+from lark import Lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from model.events import Comment, Directive, Event
+from model.location import SourceLocation
+
+from .errors import ResourceError, TraceSyntaxError
+from .resources import grammar_path
+from .signatures import signatures
+from .transform import RecordTransformer, ValueProblem
+
+__all__ = ["LineParser", "VERBS", "load_grammar"]
+
+VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl")
+_FIELDS = ("t", "seq", "cpu", "tid", "irql")
+
+# Readable names for the grammar's pattern terminals, used in "expected one of".
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "HEX": "a hex number",
+    "DECIMAL": "a number",
+    "STRING": 'a "string"',
+    "SECONDS": "seconds",
+    "IRQL_NAME": "an IRQL name",
+    "ACCESS": "read or write",
+    "HEX_BYTES": "hex bytes",
+    "DIRECTIVE": "a directive (@name)",
+    "WPP_CPU": "a CPU number",
+    "WPP_IDS": "PID.TID in hex",
+    "WPP_TIME": "a time stamp",
+    "WPP_PROVIDER": "a provider name",
+    "$END": "end of line",
+}
+
+# Known mistakes, as Lark's match_examples wants them: a headline and lines that make it.
+_EXAMPLES: dict[str, list[str]] = {
+    # First match wins: the '->' confusion before the generic missing ')'.
+    "'->' gives the return value; an out argument is written 'Name=>value'": [
+        "call F(A->1)",
+        "call F(A=1, B->2)",
+        "call F(A=1, B=2, C->3)",
+    ],
+    "missing ')' to close the argument list": [
+        f"{start}{value}{end}"
+        for start in ("call F(A=", "call F(", "enter F(A=", "callback F(A=", "leave F (A=>", "call F(A=1, B=", "call F(A=1, B=2, C=")
+        for value in ("1", "0x1", "NULL", "TRUE", "FALSE", "X", '"s"', "{A=1}", "[1]")
+        for end in ("", " -> X", " B=1)", " # c")
+    ],
+    "missing '}' to close the structure": ["call F(A={X=1)", "call F(A={X=1, Y=2)", "call F(A={X=1 Y=2})"],
+    "missing ']' to close the list": ["sgl 0x1 [0x1:0x2", "call F(A=[1, 2)", "mdl 0x1 va=0x1 offset=0 bytes=1 pfns=[1"],
+    "'=>' marks an out argument; a return value is written '-> value'": ["call F() => 1", "leave F => 1"],
+    "an argument is written 'Name=value', 'Name=>value' or a bare value": ["call F(A==1)", "call F(A= =1)"],
+    "a ',' must be followed by another item": ["call F(A=1,)", "call F(1,)", "sgl 0x1 [0x1:0x2,]", "call F(A=[1,])"],
+    "unknown verb": [
+        "cal F()",
+    ],
+    "a call needs its argument list: 'Name(...)'": ["call F", "call F -> 1", "enter F", "callback F"],
+}
+_UNKNOWN_VERB = "unknown verb"
+_CONTEXT_PREFIX = re.compile(
+    r"^\s*(\[\d+\][0-9A-Fa-f]+\.[0-9A-Fa-f]+::\S+\s*\[[^\]]*\]\s*)?((t|seq|cpu|tid|irql)=\S+\s+)*"
+)
+
+
+@cache
+def load_grammar() -> str:
+    """The grammar text shipped with dmalint."""
+    path = grammar_path()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ResourceError(f"cannot read the grammar {path}: {error}") from None
+
+
+class LineParser:
+    """Parses single lines of one trace into records, with the path and line number set."""
+
+    def __init__(self, path: str = "<trace>") -> None:
+        self.transformer = RecordTransformer(signatures())
+        self.transformer.path = path
+        self.lark = _build_lark(self.transformer)
+        self.path = path
+        self._errors = _ErrorExplainer(self.lark)
+
+    def parse(self, text: str, line: int) -> Event | Directive | Comment | None:
+        """The record on `text` (a line without its line ending), or None if it holds none.
+
+        Raises TraceSyntaxError, located at the offending column, if it does not parse.
+        """
+        transformer = self.transformer
+        transformer.line = line
+        transformer.text = text
+        try:
+            return self.lark.parse(text)
+        except UnexpectedInput as error:
+            raise self._errors.explain(error, self.path, line, text) from None
+        except ValueProblem as problem:
+            column = problem.column or (len(text) - len(text.lstrip()) + 1)
+            location = SourceLocation(self.path, line, column, column + 1)
+            raise TraceSyntaxError(problem.message, location, text) from None
+
+    def take_warnings(self) -> list[tuple[int, str]]:
+        """Warnings about the lines parsed since the last call, as (column, message)."""
+        warnings = self.transformer.warnings
+        self.transformer.warnings = []
+        return warnings
+
+
+def _build_lark(transformer: Any) -> Lark:
+    try:
+        return Lark(
+            load_grammar(),
+            parser="lalr",
+            lexer="contextual",
+            propagate_positions=False,
+            maybe_placeholders=True,
+            transformer=transformer,
+        )
+    except ResourceError:
+        raise
+    except Exception as error:  # a broken grammar file is a broken installation
+        raise ResourceError(f"the grammar {grammar_path()} does not load: {error}") from None
+
+
+class _ErrorExplainer:
+    """Turns Lark's UnexpectedInput into a TraceSyntaxError a driver developer can act on."""
+
+    def __init__(self, lark: Lark) -> None:
+        self.lark = lark
+        self.terminals = {terminal.name: terminal for terminal in lark.terminals}
+
+    def explain(self, error: UnexpectedInput, path: str, line: int, text: str) -> TraceSyntaxError:
+        column = getattr(error, "column", None)
+        if not isinstance(column, int) or column < 1:
+            column = len(text.rstrip()) + 1
+        found = self._found(error, text, column)
+        end_column = column + max(1, len(found))
+        expected = self._expected(error)
+        headline = self._headline(error, text, column, found)
+        location = SourceLocation(path, line, column, end_column)
+        return TraceSyntaxError(headline, location, text, expected)
+
+    @staticmethod
+    def _found(error: UnexpectedInput, text: str, column: int) -> str:
+        if isinstance(error, UnexpectedEOF) or column > len(text):
+            return ""
+        rest = text[column - 1 :]
+        if rest.startswith('"'):
+            return rest
+        token = getattr(error, "token", None)
+        if token is not None and token.type not in ("$END", "WPP_PROVIDER") and str(token).strip():
+            return str(token)
+        words = rest.split()
+        return words[0] if words else rest
+
+    def _expected(self, error: UnexpectedInput) -> tuple[str, ...]:
+        names = getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
+        readable = set()
+        for name in names:
+            if name == "COMMENT":
+                continue
+            terminal = self.terminals.get(name)
+            if terminal is not None and isinstance(terminal.pattern, PatternStr):
+                readable.add(f"'{terminal.pattern.value}'")
+            else:
+                readable.add(_TERMINAL_NAMES.get(name, name))
+        return tuple(sorted(readable, key=lambda item: (not item.startswith("'"), item)))
+
+    def _headline(self, error: UnexpectedInput, text: str, column: int, found: str) -> str:
+        if found.startswith('"') and _unterminated(found):
+            return "unterminated string: a string needs a closing '\"' on the same line"
+        previous = text[column - 2] if column >= 2 and column - 2 < len(text) else " "
+        glued = found[:1].isalnum() or found[:1] in "_."
+        if glued and (previous.isalnum() or previous == "_") and _looks_numeric_before(text, column):
+            return f"bad number '{_number_at(text, column)}': numbers are decimal or 0x-hex"
+        if isinstance(error, UnexpectedCharacters):
+            char = text[column - 1] if column <= len(text) else ""
+            if char == '"':
+                return "unterminated string: a string needs a closing '\"' on the same line"
+        label = self._match(error, text)
+        if label == _UNKNOWN_VERB:
+            return _unknown_verb(found)
+        if label is not None:
+            return label
+        if isinstance(error, UnexpectedEOF) or not found:
+            return "the line ends too early"
+        return f"unexpected '{_clip(found)}'"
+
+    def _match(self, error: UnexpectedInput, text: str) -> str | None:
+        # Lark compares parser states with their stack depth, and every context field or
+        # prefix before the verb deepens the stack: classify the line without them.
+        bare = _CONTEXT_PREFIX.sub("", text, count=1)
+        if bare != text:
+            try:
+                self._parse_example(bare)
+                return None
+            except UnexpectedInput as bare_error:
+                error = bare_error
+        return error.match_examples(
+            self._parse_example, _EXAMPLES, token_type_match_fallback=True, use_accepts=True
+        )
+
+    def _parse_example(self, text: str) -> Any:
+        transformer = self.lark.options.transformer
+        transformer.text = text
+        transformer.line = 0
+        try:
+            return self.lark.parse(text)
+        except ValueProblem:
+            return None
+
+
+def _unterminated(found: str) -> bool:
+    escaped = False
+    for char in found[1:]:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            return False
+    return True
+
+
+def _looks_numeric_before(text: str, column: int) -> bool:
+    start = column - 2
+    while start >= 0 and (text[start].isalnum() or text[start] == "_"):
+        start -= 1
+    word = text[start + 1 : column - 1]
+    return bool(word) and word[0].isdigit()
+
+
+def _number_at(text: str, column: int) -> str:
+    start = column - 2
+    while start >= 0 and (text[start].isalnum() or text[start] in "_."):
+        start -= 1
+    end = column - 1
+    while end < len(text) and (text[end].isalnum() or text[end] in "_."):
+        end += 1
+    return text[start + 1 : end]
+
+
+def _unknown_verb(found: str) -> str:
+    word = found.split("(")[0]
+    if not word:
+        return "an event needs a verb: " + ", ".join(VERBS)
+    close = difflib.get_close_matches(word.lower(), VERBS + _FIELDS, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else f" (verbs: {', '.join(VERBS)})"
+    return f"unknown verb '{_clip(word)}'{hint}"
+
+
+def _clip(text: str, width: int = 30) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,63 @@
+"""The JSON report, version 1 (documented in the README; keys are only ever added)."""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Any, TextIO
+
+from .. import __version__
+from ..findings import Finding
+from ..run import RunResult
+from .summary import summary_counts
+
+__all__ = ["SCHEMA_VERSION", "render", "to_document"]
+
+SCHEMA_VERSION = 1
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    loc = finding.location
+    return {
+        "code": finding.code,
+        "name": finding.name,
+        "severity": str(finding.severity),
+        "message": finding.message,
+        "path": loc.path,
+        "line": loc.line,
+        "column": loc.column,
+        "end_column": loc.end_column,
+        "related": [
+            {"path": r.location.path, "line": r.location.line, "column": r.location.column, "message": r.message}
+            for r in finding.related
+        ],
+        "facts": dict(finding.facts),
+        "fingerprint": finding.fingerprint,
+    }
+
+
+def to_document(result: RunResult) -> dict[str, Any]:
+    files = [
+        {
+            "path": file.path,
+            "events": file.events,
+            "unparsed_lines": file.unparsed_lines,
+            "checked": file.checked,
+            "error": None if file.error is None else file.error.message,
+            "warnings": [
+                {"line": w.location.line, "column": w.location.column, "message": w.message} for w in file.warnings
+            ],
+        }
+        for file in result.files
+    ]
+    return {
+        "version": SCHEMA_VERSION,
+        "tool": {"name": "dmalint", "version": __version__},
+        "files": files,
+        "findings": [_finding(f) for f in result.findings],
+        "summary": {**summary_counts(result), "stopped_early": result.stopped_early},
+    }
+
+
+def render(result: RunResult, stream: TextIO, **_: object) -> None:
+    _json.dump(to_document(result), stream, indent=2, default=str)
+    stream.write("\n")

@@ -1,0 +1,45 @@
+"""The numbers a run ends with, shared by every reporter."""
+
+from __future__ import annotations
+
+from ..findings import Severity
+from ..run import RunResult
+
+__all__ = ["summary_counts", "summary_line"]
+
+
+def summary_counts(result: RunResult) -> dict[str, int]:
+    files = result.files
+    return {
+        "files": len(files),
+        "files_checked": sum(1 for f in files if f.checked),
+        "files_not_checked": sum(1 for f in files if not f.checked),
+        "events": sum(f.events for f in files),
+        "findings": sum(len(f.findings) for f in files),
+        "errors": result.count(Severity.ERROR),
+        "warnings": result.count(Severity.WARNING),
+        "notes": result.count(Severity.NOTE),
+        "unparsed_lines": sum(f.unparsed_lines for f in files),
+    }
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def summary_line(result: RunResult) -> str:
+    """One line: files, events, findings by severity, unparsed lines, what was not checked."""
+    c = summary_counts(result)
+    parts = [f"{_plural(c['files_checked'], 'file')} checked, {_plural(c['events'], 'event')}"]
+    by_severity = ", ".join(
+        _plural(c[key], name) for key, name in (("errors", "error"), ("warnings", "warning"), ("notes", "note")) if c[key]
+    )
+    findings = _plural(c["findings"], "finding")
+    parts.append(f"{findings} ({by_severity})" if by_severity else findings)
+    parts.append(_plural(c["unparsed_lines"], "unparsed line"))
+    line = ": ".join([parts[0], ", ".join(parts[1:])])
+    if c["files_not_checked"]:
+        line += f"; {_plural(c['files_not_checked'], 'file')} NOT checked"
+        if result.stopped_early:
+            line += " (stopped at the error limit)"
+    return line

@@ -1,0 +1,42 @@
+"""The text report: `path:line:col: CODE [severity] message`, then a summary line."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from ..findings import Severity
+from ..run import RunResult
+from .summary import summary_line
+
+__all__ = ["render"]
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
+
+
+def render(result: RunResult, stream: TextIO, *, color: bool = False, quiet: bool = False, **_: object) -> None:
+    console = Console(
+        file=stream,
+        no_color=not color,
+        force_terminal=color,
+        highlight=False,
+        soft_wrap=True,
+        emoji=False,
+        markup=False,
+    )
+    for finding in result.findings:
+        loc = finding.location
+        line = Text()
+        line.append(f"{loc.path}:{loc.line}:{loc.column}:", style="bold")
+        line.append(" ")
+        line.append(finding.code, style=_STYLE[finding.severity])
+        line.append(f" [{finding.severity}] ")
+        line.append(finding.message)
+        console.print(line)
+    if not quiet:
+        for file in result.files:
+            if file.error is not None:
+                console.print(Text(f"{file.path}: not checked: {file.error.message}", style="bold red"))
+        console.print(Text(summary_line(result), style="bold"))

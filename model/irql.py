@@ -1,0 +1,71 @@
+"""Interrupt request levels, as a trace writes them and as the model compares them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "APC_LEVEL",
+    "DIRQL",
+    "DISPATCH_LEVEL",
+    "HIGH_LEVEL",
+    "Irql",
+    "PASSIVE_LEVEL",
+]
+
+
+@dataclass(frozen=True, slots=True, eq=True)
+class Irql:
+    """An IRQL: a level to order by, and the symbolic name the trace used, if any.
+
+    `DIRQL` names a device level whose number the HAL chooses; it orders above
+    DISPATCH_LEVEL and below HIGH_LEVEL. Numbers are kept as numbers, except 0-2, which
+    are named (they mean the same on every architecture).
+    """
+
+    level: int
+    name: str | None = None
+
+    NAMES = {
+        "PASSIVE_LEVEL": 0,
+        "APC_LEVEL": 1,
+        "DISPATCH_LEVEL": 2,
+        "DIRQL": 3,
+        "HIGH_LEVEL": 31,
+    }
+
+    @classmethod
+    def from_name(cls, text: str) -> "Irql":
+        """`PASSIVE`, `PASSIVE_LEVEL`, `DIRQL`, ...; KeyError for anything else."""
+        name = text if text in cls.NAMES else f"{text}_LEVEL"
+        return cls(cls.NAMES[name], name)
+
+    @classmethod
+    def from_number(cls, level: int) -> "Irql":
+        """A numeric level 0-31; ValueError outside that range."""
+        if not 0 <= level <= 31:
+            raise ValueError(f"IRQL {level} is outside 0-31")
+        return _BY_NUMBER.get(level) or cls(level)
+
+    def __str__(self) -> str:
+        return self.name if self.name is not None else str(self.level)
+
+    def __lt__(self, other: "Irql") -> bool:
+        return self.level < other.level
+
+    def __le__(self, other: "Irql") -> bool:
+        return self.level <= other.level
+
+    def __gt__(self, other: "Irql") -> bool:
+        return self.level > other.level
+
+    def __ge__(self, other: "Irql") -> bool:
+        return self.level >= other.level
+
+
+PASSIVE_LEVEL = Irql(0, "PASSIVE_LEVEL")
+APC_LEVEL = Irql(1, "APC_LEVEL")
+DISPATCH_LEVEL = Irql(2, "DISPATCH_LEVEL")
+DIRQL = Irql(3, "DIRQL")
+HIGH_LEVEL = Irql(31, "HIGH_LEVEL")
+_BY_NUMBER = {0: PASSIVE_LEVEL, 1: APC_LEVEL, 2: DISPATCH_LEVEL}
