@@ -141,12 +141,15 @@ class _ErrorExplainer:
 
     def explain(self, error: UnexpectedInput, path: str, line: int, text: str) -> TraceSyntaxError:
         column = getattr(error, "column", None)
-        if not isinstance(column, int) or column < 1:
-            column = len(text.rstrip()) + 1
+        at_end = isinstance(error, UnexpectedEOF) or getattr(getattr(error, "token", None), "type", "") == "$END"
+        if at_end or not isinstance(column, int) or column < 1:
+            column = _content_end(text) + 1
         found = self._found(error, text, column)
         end_column = column + max(1, len(found))
         expected = self._expected(error)
         headline = self._headline(error, text, column, found)
+        if headline.startswith("bad number"):
+            column, end_column = _number_span(text, column)
         location = SourceLocation(path, line, column, end_column)
         return TraceSyntaxError(headline, location, text, expected)
 
@@ -180,7 +183,7 @@ class _ErrorExplainer:
         if found.startswith('"') and _unterminated(found):
             return "unterminated string: a string needs a closing '\"' on the same line"
         previous = text[column - 2] if column >= 2 and column - 2 < len(text) else " "
-        glued = found[:1].isalnum() or found[:1] in "_."
+        glued = bool(found) and (found[0].isalnum() or found[0] in "_.")
         if glued and (previous.isalnum() or previous == "_") and _looks_numeric_before(text, column):
             return f"bad number '{_number_at(text, column)}': numbers are decimal or 0x-hex"
         if isinstance(error, UnexpectedCharacters):
@@ -240,14 +243,38 @@ def _looks_numeric_before(text: str, column: int) -> bool:
     return bool(word) and word[0].isdigit()
 
 
-def _number_at(text: str, column: int) -> str:
+def _number_span(text: str, column: int) -> tuple[int, int]:
+    """The 1-based span of the number-like word around `column`."""
     start = column - 2
     while start >= 0 and (text[start].isalnum() or text[start] in "_."):
         start -= 1
     end = column - 1
     while end < len(text) and (text[end].isalnum() or text[end] in "_."):
         end += 1
-    return text[start + 1 : end]
+    return start + 2, end + 1
+
+
+def _number_at(text: str, column: int) -> str:
+    start, end = _number_span(text, column)
+    return text[start - 1 : end - 1]
+
+
+def _content_end(text: str) -> int:
+    """Length of the line without a trailing comment and trailing white space."""
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            return len(text[:index].rstrip())
+    return len(text.rstrip())
 
 
 def _unknown_verb(found: str) -> str:

@@ -19,7 +19,7 @@ from model.location import SourceLocation
 from .errors import EmptyTraceError, NotUtf8Error, TraceNotFoundError, TraceSyntaxError, UnsupportedVersionError
 from .parser import LineParser
 
-__all__ = ["Diagnostic", "Item", "SUPPORTED_VERSIONS", "TraceSource", "read_trace"]
+__all__ = ["Diagnostic", "Item", "SUPPORTED_VERSIONS", "TraceSource", "read_stream", "read_trace"]
 
 SUPPORTED_VERSIONS = (1,)
 _BOM = b"\xef\xbb\xbf"
@@ -69,13 +69,14 @@ def read_trace(source: TraceSource) -> Iterator[Item]:
     """Every record of the trace in order, with syntax errors and warnings in line order."""
     stream = source.open()
     try:
-        yield from _read(stream, source.display)
+        yield from read_stream(stream, source.display)
     finally:
         if source.path is not None:
             stream.close()
 
 
-def _read(stream: BinaryIO, path: str) -> Iterator[Item]:
+def read_stream(stream: BinaryIO, path: str) -> Iterator[Item]:
+    """Every record of a binary stream of dmatrace text; `path` names it in locations."""
     parser = LineParser(path)
     warned: set[str] = set()
     events = 0
