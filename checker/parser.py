@@ -86,11 +86,8 @@ class LineParser:
     """Parses single lines of one trace into records, with the path and line number set."""
 
     def __init__(self, path: str = "<trace>") -> None:
-        self.transformer = RecordTransformer(signatures())
-        self.transformer.path = path
-        self.lark = _build_lark(self.transformer)
+        self.lark, self.transformer, self._errors = _shared_parser()
         self.path = path
-        self._errors = _ErrorExplainer(self.lark)
 
     def parse(self, text: str, line: int) -> Event | Directive | Comment | None:
         """The record on `text` (a line without its line ending), or None if it holds none.
@@ -98,6 +95,7 @@ class LineParser:
         Raises TraceSyntaxError, located at the offending column, if it does not parse.
         """
         transformer = self.transformer
+        transformer.path = self.path
         transformer.line = line
         transformer.text = text
         try:
@@ -114,6 +112,15 @@ class LineParser:
         warnings = self.transformer.warnings
         self.transformer.warnings = []
         return warnings
+
+
+@cache
+def _shared_parser() -> tuple[Lark, RecordTransformer, "_ErrorExplainer"]:
+    """One Lark parser per process: building it from the grammar takes a fraction of a
+    second. Parsers share it; each parse sets the transformer's path, line and text."""
+    transformer = RecordTransformer(signatures())
+    lark = _build_lark(transformer)
+    return lark, transformer, _ErrorExplainer(lark)
 
 
 def _build_lark(transformer: Any) -> Lark:
@@ -138,6 +145,9 @@ class _ErrorExplainer:
     def __init__(self, lark: Lark) -> None:
         self.lark = lark
         self.terminals = {terminal.name: terminal for terminal in lark.terminals}
+        # match_examples re-parses every example; its answer depends only on the parser
+        # state and the unexpected token's type, so remember it per (state, type).
+        self._labels: dict[tuple, str | None] = {}
 
     def explain(self, error: UnexpectedInput, path: str, line: int, text: str) -> TraceSyntaxError:
         column = getattr(error, "column", None)
@@ -209,9 +219,15 @@ class _ErrorExplainer:
                 return None
             except UnexpectedInput as bare_error:
                 error = bare_error
-        return error.match_examples(
-            self._parse_example, _EXAMPLES, token_type_match_fallback=True, use_accepts=True
-        )
+        state = getattr(error, "state", None)
+        token = getattr(error, "token", None)
+        stack = getattr(state, "state_stack", None)
+        key = (tuple(stack) if stack is not None else None, getattr(token, "type", type(error).__name__))
+        if key not in self._labels:
+            self._labels[key] = error.match_examples(
+                self._parse_example, _EXAMPLES, token_type_match_fallback=True, use_accepts=True
+            )
+        return self._labels[key]
 
     def _parse_example(self, text: str) -> Any:
         transformer = self.lark.options.transformer
