@@ -42,10 +42,20 @@ _TERMINAL_NAMES = {
     "$END": "end of line",
 }
 
+_UNKNOWN_VERB = "unknown verb"
+_OUT_FOR_RESULT = "'=>' marks an out argument; a return value is written '-> value'"
+_ARROW_FOR_OUT = "'->' gives the return value; an out argument is written 'Name=>value'"
+# Headlines about one token: given only when the unexpected token is of these types.
+_LABEL_TOKENS = {_UNKNOWN_VERB: {"NAME"}, _OUT_FOR_RESULT: {"OUT"}, _ARROW_FOR_OUT: {"ARROW"}}
+
+# Parser states differ with the number of arguments already read (up to three), so examples
+# that follow an argument list come in each count.
+_ARGUMENT_COUNTS = ("", "A=1", "A=1, B=2", "A=1, B=2, C=3")
+
 # Known mistakes, as Lark's match_examples wants them: a headline and lines that make it.
 _EXAMPLES: dict[str, list[str]] = {
     # First match wins: the '->' confusion before the generic missing ')'.
-    "'->' gives the return value; an out argument is written 'Name=>value'": [
+    _ARROW_FOR_OUT: [
         "call F(A->1)",
         "call F(A=1, B->2)",
         "call F(A=1, B=2, C->3)",
@@ -58,7 +68,10 @@ _EXAMPLES: dict[str, list[str]] = {
     ],
     "missing '}' to close the structure": ["call F(A={X=1)", "call F(A={X=1, Y=2)", "call F(A={X=1 Y=2})"],
     "missing ']' to close the list": ["sgl 0x1 [0x1:0x2", "call F(A=[1, 2)", "mdl 0x1 va=0x1 offset=0 bytes=1 pfns=[1"],
-    "'=>' marks an out argument; a return value is written '-> value'": ["call F() => 1", "leave F => 1"],
+    _OUT_FOR_RESULT: [
+        *(f"call F({args}) => 1" for args in _ARGUMENT_COUNTS),
+        "leave F => 1",
+    ],
     "an argument is written 'Name=value', 'Name=>value' or a bare value": ["call F(A==1)", "call F(A= =1)"],
     "a ',' must be followed by another item": ["call F(A=1,)", "call F(1,)", "sgl 0x1 [0x1:0x2,]", "call F(A=[1,])"],
     "unknown verb": [
@@ -66,7 +79,6 @@ _EXAMPLES: dict[str, list[str]] = {
     ],
     "a call needs its argument list: 'Name(...)'": ["call F", "call F -> 1", "enter F", "callback F"],
 }
-_UNKNOWN_VERB = "unknown verb"
 _CONTEXT_PREFIX = re.compile(
     r"^\s*(\[\d+\][0-9A-Fa-f]+\.[0-9A-Fa-f]+::\S+\s*\[[^\]]*\]\s*)?((t|seq|cpu|tid|irql)=\S+\s+)*"
 )
@@ -201,6 +213,9 @@ class _ErrorExplainer:
             if char == '"':
                 return "unterminated string: a string needs a closing '\"' on the same line"
         label = self._match(error, text)
+        needed = _LABEL_TOKENS.get(label or "")
+        if needed is not None and getattr(getattr(error, "token", None), "type", None) not in needed:
+            label = None  # match_examples also answers by parser state alone; these need the token
         if label == _UNKNOWN_VERB:
             return _unknown_verb(found)
         if label is not None:

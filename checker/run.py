@@ -47,6 +47,7 @@ class RunResult:
 
     files: list[FileResult] = field(default_factory=list)
     stopped_early: bool = False
+    rules: int = 0
 
     @property
     def findings(self) -> list[Finding]:
@@ -72,7 +73,7 @@ def check_sources(
 ) -> RunResult:
     """Check each source in turn. `listener` hears each syntax error, warning and input
     error as it happens, so a terminal can show them while a long trace is still read."""
-    result = RunResult()
+    result = RunResult(rules=len(rulebook))
     errors_left = options.max_errors
     for source in sources:
         if isinstance(source, InputError):

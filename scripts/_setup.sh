@@ -13,7 +13,13 @@ spec="."
 stamp=".venv/.dmalint-installed-$extra"
 # Reinstall only when pyproject.toml changed since the last install (fast reruns).
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+  log=.venv/pip-install.log
+  echo "Installing dmalint${extra:+ with its $extra extras} into .venv ..." >&2
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+         && .venv/bin/python -m pip install --disable-pip-version-check -e "$spec"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "error: installing dmalint into .venv failed (log above, also in $log)" >&2
+    exit 2
+  fi
   touch "$stamp"
 fi

@@ -36,7 +36,7 @@ def tree(tmp_path):
 def test_clean_trace_exits_0(capsys, tree):
     status, out, err = run(capsys, "check", str(tree("ok.trace", CLEAN)))
     assert status == 0
-    assert out.strip() == "1 file checked, 1 event: 0 findings, 0 unparsed lines"
+    assert out.strip() == "1 file checked against 1 rule, 1 event: 0 findings, 0 unparsed lines"
     assert err == ""
 
 
@@ -47,7 +47,7 @@ def test_typo_reports_caret_and_trace001_and_exits_1(capsys, tree):
     assert out.splitlines() == [
         f"{path}:3:13: TRACE001 [error] unknown verb 'cal'; did you mean 'call'?",
         f"{path}:4:23: TRACE001 [error] missing ')' to close the argument list",
-        "1 file checked, 1 event: 2 findings (2 errors), 2 unparsed lines",
+        "1 file checked against 1 rule, 1 event: 2 findings (2 errors), 2 unparsed lines",
     ]
     assert f"{path}:3:13: error: unknown verb 'cal'; did you mean 'call'?" in err
     assert "    t=0.2 cpu=0 cal B()\n                ^\n" in err

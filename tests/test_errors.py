@@ -20,6 +20,7 @@ from .helpers import assert_findings, syntax_error
         ("t=0.3 cpu=0 irql=PASSIVE calback F()", 26, "unknown verb 'calback'; did you mean 'callback'?"),
         ("t=1 frobnicate F()", 5, "unknown verb 'frobnicate' (verbs: call, enter"),
         ("call F() => 1", 10, "'=>' marks an out argument; a return value is written '-> value'"),
+        ("call F(A=1, B=2, C=3, D=4) => 1", 28, "'=>' marks an out argument"),
         ("call F(NumberOfMapRegisters->32)", 28, "'->' gives the return value; an out argument is written 'Name=>value'"),
         ('call F(Name="abc)', 13, "unterminated string"),
         ('@driver name="stornvme.sys', 14, "unterminated string"),

@@ -46,7 +46,7 @@ def test_wheel_installs_and_checks_a_trace_from_anywhere(tmp_path):
     dmalint = str(env_dir / "bin" / "dmalint")
     clean = subprocess.run([dmalint, "check", "a.trace"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "1 file checked" in clean.stdout
+    assert "1 file checked against" in clean.stdout
     typo = subprocess.run([dmalint, "check", "typo.trace"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert typo.returncode == 1 and "TRACE001" in typo.stdout and "Traceback" not in typo.stderr
     where = subprocess.run(

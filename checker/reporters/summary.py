@@ -11,6 +11,7 @@ __all__ = ["summary_counts", "summary_line"]
 def summary_counts(result: RunResult) -> dict[str, int]:
     files = result.files
     return {
+        "rules": result.rules,
         "files": len(files),
         "files_checked": sum(1 for f in files if f.checked),
         "files_not_checked": sum(1 for f in files if not f.checked),
@@ -30,7 +31,8 @@ def _plural(count: int, word: str) -> str:
 def summary_line(result: RunResult) -> str:
     """One line: files, events, findings by severity, unparsed lines, what was not checked."""
     c = summary_counts(result)
-    parts = [f"{_plural(c['files_checked'], 'file')} checked, {_plural(c['events'], 'event')}"]
+    checked = f"{_plural(c['files_checked'], 'file')} checked against {_plural(c['rules'], 'rule')}"
+    parts = [f"{checked}, {_plural(c['events'], 'event')}"]
     by_severity = ", ".join(
         _plural(c[key], name) for key, name in (("errors", "error"), ("warnings", "warning"), ("notes", "note")) if c[key]
     )
