@@ -9,27 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 from decimal import Decimal
 
-from model.events import (
-    AdapterDirective,
-    Argument,
-    Call,
-    Callback,
-    Comment,
-    Context,
-    DmaAccess,
-    Done,
-    DriverDirective,
-    Enter,
-    Leave,
-    MdlRecord,
-    MemAccess,
-    MemoryDirective,
-    Record,
-    SglRecord,
-    TargetDirective,
-    UnknownDirective,
-    VersionDirective,
-)
+from model import events as ev
 from model.values import NULL, Struct, Symbol, Value
 
 __all__ = ["format_context", "format_record", "format_value"]
@@ -59,7 +39,7 @@ def _seconds(t: float) -> str:
     return format(Decimal(repr(t)), "f")
 
 
-def format_context(context: Context) -> str:
+def format_context(context: ev.Context) -> str:
     """The context fields (and tracefmt prefix) that start an event line, with a trailing space."""
     parts: list[str] = []
     prefixed = context.timestamp is not None
@@ -80,8 +60,8 @@ def format_context(context: Context) -> str:
     return " ".join(parts) + " " if parts else ""
 
 
-def _arguments(arguments: tuple[Argument, ...]) -> str:
-    def one(argument: Argument) -> str:
+def _arguments(arguments: tuple[ev.Argument, ...]) -> str:
+    def one(argument: ev.Argument) -> str:
         if argument.name is None:
             return format_value(argument.value)
         return f"{argument.name}{'=>' if argument.out else '='}{format_value(argument.value)}"
@@ -93,52 +73,52 @@ def _pairs(fields: tuple[tuple[str, Value], ...]) -> list[str]:
     return [f"{key}={format_value(value)}" for key, value in fields]
 
 
-def format_record(record: Record) -> str:
+def format_record(record: ev.Record) -> str:
     """One line of dmatrace text, without a line ending."""
-    if isinstance(record, Comment):
+    if isinstance(record, ev.Comment):
         return f"#{record.text}"
-    if isinstance(record, VersionDirective):
+    if isinstance(record, ev.VersionDirective):
         return f"@dmatrace {record.version}"
-    if isinstance(record, (TargetDirective, MemoryDirective, AdapterDirective)):
+    if isinstance(record, (ev.TargetDirective, ev.MemoryDirective, ev.AdapterDirective)):
         head = [f"@{record.name}"]
-        if isinstance(record, AdapterDirective):
+        if isinstance(record, ev.AdapterDirective):
             head.append(record.kind)
         keys = [f.name for f in fields(record) if f.name not in ("location", "kind")]
         values = [(key, getattr(record, key)) for key in keys if getattr(record, key) is not None]
         return " ".join(head + [f"{key}={_directive_value(value)}" for key, value in values])
-    if isinstance(record, DriverDirective):
+    if isinstance(record, ev.DriverDirective):
         return " ".join(["@driver", *_pairs(record.fields)])
-    if isinstance(record, UnknownDirective):
+    if isinstance(record, ev.UnknownDirective):
         return " ".join([f"@{record.directive}", *map(format_value, record.words), *_pairs(record.fields)])
     prefix = format_context(record.context)
-    if isinstance(record, Call):
+    if isinstance(record, ev.Call):
         result = "" if record.result is None else f" -> {format_value(record.result)}"
         return f"{prefix}call {record.name}{_arguments(record.arguments)}{result}"
-    if isinstance(record, (Enter, Callback)):
+    if isinstance(record, (ev.Enter, ev.Callback)):
         return f"{prefix}{record.verb} {record.name}{_arguments(record.arguments)}"
-    if isinstance(record, Leave):
+    if isinstance(record, ev.Leave):
         result = "" if record.result is None else f" -> {format_value(record.result)}"
         arguments = f" {_arguments(record.arguments)}" if record.arguments else ""
         return f"{prefix}leave {record.name}{result}{arguments}"
-    if isinstance(record, Done):
+    if isinstance(record, ev.Done):
         return f"{prefix}done {record.name}"
-    if isinstance(record, MemAccess):
+    if isinstance(record, ev.MemAccess):
         return f"{prefix}mem {record.access} {format_value(record.address)} {format_value(record.length)}"
-    if isinstance(record, DmaAccess):
+    if isinstance(record, ev.DmaAccess):
         payload = ""
         if record.fill is not None:
             payload = f" fill={record.fill:#04x}"
         elif record.data is not None:
             payload = f" data={record.data.hex()}"
         return f"{prefix}dma {record.access} {format_value(record.address)} {format_value(record.length)}{payload}"
-    if isinstance(record, MdlRecord):
+    if isinstance(record, ev.MdlRecord):
         pfns = ", ".join(format_value(pfn) for pfn in record.pfns)
         text = (
             f"{prefix}mdl {format_value(record.address)} va={format_value(record.va)} "
             f"offset={format_value(record.offset)} bytes={format_value(record.byte_count)} pfns=[{pfns}]"
         )
         return text if record.next is None else f"{text} next={format_value(record.next)}"
-    if isinstance(record, SglRecord):
+    if isinstance(record, ev.SglRecord):
         elements = ", ".join(f"{format_value(e.address)}:{format_value(e.length)}" for e in record.elements)
         return f"{prefix}sgl {format_value(record.address)} [{elements}]"
     raise TypeError(f"not a trace record: {record!r}")

@@ -5,27 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from model.events import (
-    AdapterDirective,
-    Argument,
-    Call,
-    Callback,
-    Comment,
-    Context,
-    DmaAccess,
-    Done,
-    DriverDirective,
-    Enter,
-    Leave,
-    MdlRecord,
-    MemAccess,
-    MemoryDirective,
-    SgElement,
-    SglRecord,
-    TargetDirective,
-    UnknownDirective,
-    VersionDirective,
-)
+from model import events as ev
 from model.irql import Irql
 from model.location import SourceLocation
 from model.values import NULL, Struct, Symbol
@@ -60,10 +40,10 @@ small = st.integers(min_value=0, max_value=2**32)
 
 
 @st.composite
-def contexts(draw) -> Context:
+def contexts(draw) -> ev.Context:
     optional = lambda strategy: draw(st.one_of(st.none(), strategy))  # noqa: E731
     if draw(st.booleans()):
-        return Context(
+        return ev.Context(
             t=optional(seconds),
             seq=optional(small),
             cpu=draw(st.integers(0, 255)),
@@ -73,15 +53,15 @@ def contexts(draw) -> Context:
             timestamp=draw(timestamps),
             provider=draw(providers),
         )
-    return Context(t=optional(seconds), seq=optional(small), cpu=optional(small), tid=optional(small), irql=optional(irqls))
+    return ev.Context(t=optional(seconds), seq=optional(small), cpu=optional(small), tid=optional(small), irql=optional(irqls))
 
 
 @st.composite
-def argument_lists(draw) -> tuple[Argument, ...]:
+def argument_lists(draw) -> tuple[ev.Argument, ...]:
     bare = draw(st.lists(values, max_size=3))
     named = draw(st.lists(st.tuples(names, values, st.booleans()), max_size=4, unique_by=lambda a: a[0]))
-    return tuple(Argument(None, value, False, True) for value in bare) + tuple(
-        Argument(name, value, out) for name, value, out in named
+    return tuple(ev.Argument(None, value, False, True) for value in bare) + tuple(
+        ev.Argument(name, value, out) for name, value, out in named
     )
 
 
@@ -91,22 +71,22 @@ def _event(cls, **fields):
 
 results = st.one_of(st.none(), values)
 events = st.one_of(
-    _event(Call, name=ddi_names, arguments=argument_lists(), result=results),
-    _event(Enter, name=ddi_names, arguments=argument_lists()),
-    _event(Callback, name=ddi_names, arguments=argument_lists()),
-    _event(Leave, name=ddi_names, arguments=argument_lists(), result=results),
-    _event(Done, name=names),
-    _event(MemAccess, access=st.sampled_from(["read", "write"]), address=u64, length=u64),
+    _event(ev.Call, name=ddi_names, arguments=argument_lists(), result=results),
+    _event(ev.Enter, name=ddi_names, arguments=argument_lists()),
+    _event(ev.Callback, name=ddi_names, arguments=argument_lists()),
+    _event(ev.Leave, name=ddi_names, arguments=argument_lists(), result=results),
+    _event(ev.Done, name=names),
+    _event(ev.MemAccess, access=st.sampled_from(["read", "write"]), address=u64, length=u64),
     _event(
-        DmaAccess,
+        ev.DmaAccess,
         access=st.sampled_from(["read", "write"]),
         address=u64,
         length=u64,
         fill=st.one_of(st.none(), st.integers(0, 255)),
     ),
-    _event(DmaAccess, access=st.just("write"), address=u64, length=u64, data=st.binary(min_size=1, max_size=8)),
+    _event(ev.DmaAccess, access=st.just("write"), address=u64, length=u64, data=st.binary(min_size=1, max_size=8)),
     _event(
-        MdlRecord,
+        ev.MdlRecord,
         address=u64,
         va=u64,
         offset=small,
@@ -114,26 +94,26 @@ events = st.one_of(
         pfns=st.lists(u64, max_size=5).map(tuple),
         next=st.one_of(st.none(), u64),
     ),
-    _event(SglRecord, address=u64, elements=st.lists(st.builds(SgElement, u64, small), max_size=4).map(tuple)),
+    _event(ev.SglRecord, address=u64, elements=st.lists(st.builds(ev.SgElement, u64, small), max_size=4).map(tuple)),
 )
 
 directives = st.one_of(
-    st.builds(VersionDirective, location=st.just(HERE), version=st.just(1)),
+    st.builds(ev.VersionDirective, location=st.just(HERE), version=st.just(1)),
     st.builds(
-        TargetDirective,
+        ev.TargetDirective,
         location=st.just(HERE),
         arch=st.one_of(st.none(), st.sampled_from(["x64", "x86", "arm64"])),
         page_size=st.one_of(st.none(), st.sampled_from([4096, 8192, 65536])),
     ),
     st.builds(
-        MemoryDirective,
+        ev.MemoryDirective,
         location=st.just(HERE),
         size=st.one_of(st.none(), u64),
         layout=st.one_of(st.none(), st.sampled_from(["fragmented", "contiguous", "high"])),
         seed=st.one_of(st.none(), small),
     ),
     st.builds(
-        AdapterDirective,
+        ev.AdapterDirective,
         location=st.just(HERE),
         kind=st.just("wdm"),
         address=u64,
@@ -145,12 +125,12 @@ directives = st.one_of(
         alignment=st.one_of(st.none(), small),
     ),
     st.builds(
-        DriverDirective,
+        ev.DriverDirective,
         location=st.just(HERE),
         fields=st.lists(st.tuples(names, values), max_size=3, unique_by=lambda pair: pair[0]).map(tuple),
     ),
     st.builds(
-        UnknownDirective,
+        ev.UnknownDirective,
         location=st.just(HERE),
         directive=names.filter(lambda n: n not in ("dmatrace", "target", "memory", "adapter", "driver")),
         words=st.lists(values, max_size=2).map(tuple),
@@ -158,6 +138,6 @@ directives = st.one_of(
     ),
 )
 
-comments = st.builds(Comment, location=st.just(HERE), text=text)
+comments = st.builds(ev.Comment, location=st.just(HERE), text=text)
 records = st.one_of(events, events, directives, comments)
 

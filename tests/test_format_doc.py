@@ -2,21 +2,7 @@
 
 import pytest
 
-from model.events import (
-    Call,
-    Callback,
-    Comment,
-    DmaAccess,
-    Done,
-    DriverDirective,
-    Enter,
-    Leave,
-    MdlRecord,
-    MemAccess,
-    SglRecord,
-    TargetDirective,
-    VersionDirective,
-)
+from model import events as ev
 
 from .helpers import ROOT, SHARED, format_examples, parse_line
 
@@ -24,28 +10,28 @@ PROJECT_DOC = ROOT / "docs" / "trace-format.md"
 SHARED_DOC = SHARED / "trace-format.md"
 
 EXPECTED_KINDS = [
-    VersionDirective,
-    TargetDirective,
-    DriverDirective,
-    Call,
-    Call,
-    Call,
-    Call,
-    MdlRecord,
-    Call,
-    Enter,
-    Callback,
-    SglRecord,
-    Done,
-    Leave,
-    DmaAccess,
-    DmaAccess,
-    MemAccess,
-    Call,
-    Call,
-    Call,
-    Call,
-    Call,
+    ev.VersionDirective,
+    ev.TargetDirective,
+    ev.DriverDirective,
+    ev.Call,
+    ev.Call,
+    ev.Call,
+    ev.Call,
+    ev.MdlRecord,
+    ev.Call,
+    ev.Enter,
+    ev.Callback,
+    ev.SglRecord,
+    ev.Done,
+    ev.Leave,
+    ev.DmaAccess,
+    ev.DmaAccess,
+    ev.MemAccess,
+    ev.Call,
+    ev.Call,
+    ev.Call,
+    ev.Call,
+    ev.Call,
 ]
 
 
@@ -105,5 +91,5 @@ def test_trailing_comment_ends_the_record_span():
 
 def test_comment_line_is_a_comment_record():
     record = parse_line("   # ruleid: sgl-double-put")
-    assert isinstance(record, Comment) and record.text == " ruleid: sgl-double-put"
+    assert isinstance(record, ev.Comment) and record.text == " ruleid: sgl-double-put"
     assert record.location.column == 4
