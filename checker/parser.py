@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from lark import Lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternStr
 
 from model.events import Comment, Directive, Event
@@ -127,7 +127,7 @@ class LineParser:
 
 
 @cache
-def _shared_parser() -> tuple[Lark, RecordTransformer, "_ErrorExplainer"]:
+def _shared_parser() -> tuple[Lark, RecordTransformer, _ErrorExplainer]:
     """One Lark parser per process: building it from the grammar takes a fraction of a
     second. Parsers share it; each parse sets the transformer's path, line and text."""
     transformer = RecordTransformer(signatures())
@@ -208,10 +208,11 @@ class _ErrorExplainer:
         glued = bool(found) and (found[0].isalnum() or found[0] in "_.")
         if glued and (previous.isalnum() or previous == "_") and _looks_numeric_before(text, column):
             return f"bad number '{_number_at(text, column)}': numbers are decimal or 0x-hex"
-        if isinstance(error, UnexpectedCharacters):
-            char = text[column - 1] if column <= len(text) else ""
-            if char == '"':
-                return "unterminated string: a string needs a closing '\"' on the same line"
+        char = text[column - 1] if column <= len(text) else ""
+        if char == "\r":
+            return "a carriage return (CR) inside a line: lines end with LF or CRLF"
+        if char and (char < " " or char == "\x7f") and char != "\t":
+            return f"control character U+{ord(char):04X} is not allowed here"
         label = self._match(error, text)
         needed = _LABEL_TOKENS.get(label or "")
         if needed is not None and getattr(getattr(error, "token", None), "type", None) not in needed:
@@ -318,4 +319,5 @@ def _unknown_verb(found: str) -> str:
 
 
 def _clip(text: str, width: int = 30) -> str:
+    text = "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= width else text[: width - 3] + "..."

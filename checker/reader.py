@@ -9,9 +9,10 @@ raised as an `InputError`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Union
 
 from model.events import Comment, Directive, Event, UnknownDirective, VersionDirective
 from model.location import SourceLocation
@@ -34,7 +35,7 @@ class TraceSource:
     path: Path | None = None
 
     @classmethod
-    def stdin(cls) -> "TraceSource":
+    def stdin(cls) -> TraceSource:
         return cls("<stdin>", None)
 
     def open(self) -> BinaryIO:

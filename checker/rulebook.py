@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -51,7 +52,7 @@ class Rulebook:
         return len(self.rules)
 
     @classmethod
-    def load(cls, directory: Path) -> "Rulebook":
+    def load(cls, directory: Path) -> Rulebook:
         rules: list[Rule] = []
         for path in sorted(directory.glob("*/*.yaml")):
             rules.append(_load_rule(path))

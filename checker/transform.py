@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lark import Token, Transformer, v_args
 
@@ -280,7 +281,7 @@ class RecordTransformer(Transformer):
 
     # --- verbs --------------------------------------------------------------------
 
-    def call(self, name: Token, arguments: list, returns: "_Returns | None" = None) -> _Pending:
+    def call(self, name: Token, arguments: list, returns: _Returns | None = None) -> _Pending:
         fields = {"name": _intern(str(name)), "arguments": self._resolve(name, arguments)}
         if returns is not None:
             fields["result"] = returns.value
@@ -341,7 +342,7 @@ class RecordTransformer(Transformer):
 
     # --- arguments ------------------------------------------------------------------
 
-    def returns(self, arrow: Token, value: Value) -> "_Returns":
+    def returns(self, arrow: Token, value: Value) -> _Returns:
         return _Returns(value)
 
     def arguments(self, *items: tuple | None) -> list:

@@ -35,13 +35,13 @@ class Irql:
     }
 
     @classmethod
-    def from_name(cls, text: str) -> "Irql":
+    def from_name(cls, text: str) -> Irql:
         """`PASSIVE`, `PASSIVE_LEVEL`, `DIRQL`, ...; KeyError for anything else."""
         name = text if text in cls.NAMES else f"{text}_LEVEL"
         return cls(cls.NAMES[name], name)
 
     @classmethod
-    def from_number(cls, level: int) -> "Irql":
+    def from_number(cls, level: int) -> Irql:
         """A numeric level 0-31; ValueError outside that range."""
         if not 0 <= level <= 31:
             raise ValueError(f"IRQL {level} is outside 0-31")
@@ -50,16 +50,16 @@ class Irql:
     def __str__(self) -> str:
         return self.name if self.name is not None else str(self.level)
 
-    def __lt__(self, other: "Irql") -> bool:
+    def __lt__(self, other: Irql) -> bool:
         return self.level < other.level
 
-    def __le__(self, other: "Irql") -> bool:
+    def __le__(self, other: Irql) -> bool:
         return self.level <= other.level
 
-    def __gt__(self, other: "Irql") -> bool:
+    def __gt__(self, other: Irql) -> bool:
         return self.level > other.level
 
-    def __ge__(self, other: "Irql") -> bool:
+    def __ge__(self, other: Irql) -> bool:
         return self.level >= other.level
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 __all__ = ["NULL", "NullType", "Struct", "Symbol", "Value", "as_int"]
 
@@ -22,9 +23,9 @@ class NullType:
     """The `NULL` pointer: a null value that is still distinct from the number 0 in a trace."""
 
     __slots__ = ()
-    _instance: "NullType | None" = None
+    _instance: NullType | None = None
 
-    def __new__(cls) -> "NullType":
+    def __new__(cls) -> NullType:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -49,15 +50,15 @@ NULL = NullType()
 class Struct:
     """A structure written `{Field=value, ...}`, fields kept in the order written."""
 
-    fields: tuple[tuple[str, "Value"], ...]
+    fields: tuple[tuple[str, Value], ...]
 
-    def get(self, name: str, default: "Value | None" = None) -> "Value | None":
+    def get(self, name: str, default: Value | None = None) -> Value | None:
         for key, value in self.fields:
             if key == name:
                 return value
         return default
 
-    def __getitem__(self, name: str) -> "Value":
+    def __getitem__(self, name: str) -> Value:
         for key, value in self.fields:
             if key == name:
                 return value
@@ -73,7 +74,7 @@ class Struct:
 Value = Union[int, bool, str, Symbol, NullType, Struct, tuple]
 
 
-def as_int(value: "Value | None") -> int | None:
+def as_int(value: Value | None) -> int | None:
     """The value as an address or size: integers and NULL; None for anything else."""
     if value is NULL:
         return 0

@@ -11,10 +11,9 @@ from checker.engine import FileCheck
 from checker.errors import TraceSyntaxError
 from checker.findings import Finding
 from checker.parser import LineParser
-from checker.reader import Diagnostic, read_stream
+from checker.reader import Diagnostic, TraceSource, read_stream
 from checker.rulebook import builtin_rulebook
 from checker.run import RunResult, check_sources
-from checker.reader import TraceSource
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from hypothesis import strategies as st
 
 from model import events as ev

@@ -2,8 +2,8 @@
 
 import pytest
 
-from checker.reporters.diagnostics import caret_excerpt, format_syntax_error
 from checker.errors import TraceSyntaxError
+from checker.reporters.diagnostics import caret_excerpt, format_syntax_error
 
 from .helpers import assert_findings, syntax_error
 
@@ -99,3 +99,19 @@ def test_error_string_names_file_line_column():
     error = syntax_error("call F(")
     assert isinstance(error, TraceSyntaxError)
     assert str(error).startswith("test.trace:1:8: error: ")
+
+
+@pytest.mark.parametrize(
+    "line, headline",
+    [
+        ("call A()\rcall B()", "a carriage return (CR) inside a line"),
+        ("call F(A=1\x00)", "control character U+0000 is not allowed here"),
+        ("call F(A=1)\x1b[31m", "control character U+001B"),
+    ],
+)
+def test_control_characters_are_named_not_printed(line, headline):
+    error = syntax_error(line)
+    assert headline in error.message
+    shown, caret = format_syntax_error(error).splitlines()[1:3]
+    assert all(c >= " " for c in shown) and len(shown) == len(line) + 4
+    assert shown[caret.index("^")] == "\ufffd"

@@ -2,7 +2,8 @@
 
 import io
 
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from checker.errors import DmalintError
 from checker.writer import format_record

@@ -10,9 +10,15 @@ _WIDTH = 160
 _CONTEXT = 70
 
 
+def _printable(text: str) -> str:
+    """One visible character per character: tabs as spaces, other control characters as U+FFFD."""
+    return "".join(" " if c == "\t" else "\ufffd" if c < " " or c == "\x7f" else c for c in text)
+
+
 def caret_excerpt(text: str, column: int, indent: str = "    ") -> list[str]:
-    """The line (tabs shown as spaces, long lines cut around the column) and a caret under it."""
-    shown = text.replace("\t", " ")
+    """The line (control characters made visible, long lines cut around the column) and a
+    caret under the column."""
+    shown = _printable(text)
     caret = max(column - 1, 0)
     if len(shown) > _WIDTH:
         start = max(caret - _CONTEXT, 0)

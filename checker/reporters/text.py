@@ -19,7 +19,7 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE:
 def render(result: RunResult, stream: TextIO, *, color: bool = False, quiet: bool = False, **_: object) -> None:
     console = Console(
         file=stream,
-        no_color=not color,
+        color_system="standard" if color else None,
         force_terminal=color,
         highlight=False,
         soft_wrap=True,
