@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from model.events import Record
-from model.replay import Replay
+from model.machine import Effects, Machine
 
 from .errors import TraceSyntaxError
 from .findings import Finding, fingerprint
@@ -20,12 +20,13 @@ class FileCheck:
     def __init__(self, path: str, rulebook: Rulebook) -> None:
         self.path = path
         self.rulebook = rulebook
-        self.replay = Replay()
+        self.machine = Machine()
+        self.last: Effects | None = None
         self._unparsed_texts: dict[str, int] = {}
 
     def feed(self, record: Record) -> list[Finding]:
         """Apply one record to the model and return what the rules find in it."""
-        self.replay.apply(record)
+        self.last = self.machine.apply(record)
         return []
 
     def unparsed(self, error: TraceSyntaxError) -> Finding:

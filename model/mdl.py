@@ -1,0 +1,52 @@
+"""Memory descriptor lists: the buffer an MDL describes, its page frames, and its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .location import SourceLocation
+
+__all__ = ["Mdl"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mdl:
+    """An MDL at `address` describing `byte_count` bytes from virtual address `va`.
+
+    `pfns` is the PFN array once known (captured by an `mdl` record, or filled when the
+    model builds the MDL for nonpaged pool). `family` is `io` (IoAllocateMdl, freed with
+    IoFreeMdl), `storport` (StorPortAllocateMdl / StorPortFreeMdl) or `captured` (seen only
+    in an `mdl` record). `source` says how its pages became resident: `nonpaged`
+    (Mm/StorPortBuildMdlForNonPagedPool), `locked` (MmProbeAndLockPages), `pages`
+    (MmAllocatePagesForMdl), or None while they are not.
+    """
+
+    address: int
+    va: int
+    byte_count: int
+    family: str
+    ordinal: int
+    allocated_at: SourceLocation
+    pfns: tuple[int, ...] | None = None
+    next: int | None = None
+    source: str | None = None
+    freed_at: SourceLocation | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.freed_at is None
+
+    @property
+    def resident(self) -> bool:
+        return self.source is not None
+
+    @property
+    def end(self) -> int:
+        return self.va + self.byte_count
+
+    def offset(self, page_size: int) -> int:
+        return self.va & (page_size - 1)
+
+    def span(self, page_size: int) -> int:
+        """Pages the buffer spans: the PFN array's length."""
+        return ((self.va & (page_size - 1)) + self.byte_count + page_size - 1) // page_size

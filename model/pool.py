@@ -1,0 +1,125 @@
+"""Pool and contiguous memory blocks: who allocated them, with what, and whether they are freed."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from .intervals import IntervalMap
+from .location import SourceLocation
+
+__all__ = ["Block", "PoolTable", "FREED_MEMORY"]
+
+FREED_MEMORY = 1 << 16  # freed blocks remembered for use-after-free and double-free answers
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """An allocation: [address, address + size), its tag, pool, allocator family and history.
+
+    `family` is the free family the allocator belongs to: `ex` (ExAllocatePool*, freed with
+    ExFreePool*), `storport` (StorPortAllocatePool / StorPortFreePool), `contiguous`
+    (MmAllocateContiguousMemory*), `storport-contiguous` (StorPortAllocateContiguousMemory*).
+    """
+
+    address: int
+    size: int
+    tag: int | None
+    pool: str
+    family: str
+    allocator: str
+    ordinal: int
+    allocated_at: SourceLocation
+    freed_at: SourceLocation | None = None
+    freed_by: str | None = None
+
+    @property
+    def end(self) -> int:
+        return self.address + self.size
+
+    @property
+    def live(self) -> bool:
+        return self.freed_at is None
+
+    @property
+    def paged(self) -> bool:
+        return self.pool == "paged"
+
+    def contains(self, address: int, length: int = 1) -> bool:
+        return self.address <= address and address + length <= self.end
+
+
+class PoolTable:
+    """Live blocks by address range, and the most recently freed ones."""
+
+    def __init__(self) -> None:
+        self._live: IntervalMap[Block] = IntervalMap()
+        self._freed: OrderedDict[int, Block] = OrderedDict()
+        self._freed_ranges: IntervalMap[Block] = IntervalMap()
+        self.allocated = 0
+        self.live_bytes = 0
+        self.ordinal = 0
+
+    def __iter__(self):
+        return iter(self._live)
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def next_ordinal(self) -> int:
+        self.ordinal += 1
+        return self.ordinal
+
+    def allocate(self, block: Block) -> list[Block]:
+        """Record a new live block; returns live blocks it overlapped (a capture inconsistency)."""
+        overlapped = self._live.insert(block.address, block.size, block)
+        for old in overlapped:
+            self.live_bytes -= old.size
+        self._forget_freed(block.address, block.size)
+        self.allocated += 1
+        self.live_bytes += block.size
+        return overlapped
+
+    def free(self, address: int, location: SourceLocation, ddi: str) -> Block | None:
+        """Free the live block starting at `address`; returns it as freed, or None."""
+        block = self._live.at(address)
+        if block is None:
+            return None
+        self._live.pop(address)
+        self.live_bytes -= block.size
+        freed = replace(block, freed_at=location, freed_by=ddi)
+        self._remember_freed(freed)
+        return freed
+
+    def live_at(self, address: int) -> Block | None:
+        """The live block that starts exactly at `address`."""
+        return self._live.at(address)
+
+    def containing(self, address: int) -> Block | None:
+        """The live block that holds `address`."""
+        return self._live.containing(address)
+
+    def overlapping(self, address: int, length: int) -> list[Block]:
+        return [block for _, block in self._live.overlapping(address, length)]
+
+    def freed_at(self, address: int) -> Block | None:
+        """The remembered freed block that started at `address`."""
+        return self._freed.get(address)
+
+    def freed_containing(self, address: int) -> Block | None:
+        return self._freed_ranges.containing(address)
+
+    def _remember_freed(self, block: Block) -> None:
+        self._freed.pop(block.address, None)
+        self._freed[block.address] = block
+        self._freed_ranges.insert(block.address, block.size, block)
+        while len(self._freed) > FREED_MEMORY:
+            _, oldest = self._freed.popitem(last=False)
+            if self._freed_ranges.at(oldest.address) is oldest:
+                self._freed_ranges.pop(oldest.address)
+
+    def _forget_freed(self, address: int, size: int) -> None:
+        for start, block in self._freed_ranges.overlapping(address, size):
+            self._freed_ranges.pop(start)
+            if self._freed.get(block.address) is block:
+                del self._freed[block.address]

@@ -1,0 +1,275 @@
+"""Scatter/gather lists: building one from MDL pages and adapter limits, as the HAL does.
+
+`build_list` is the real work: walk the MDL chain from CurrentVa for Length bytes page by
+page, send pages the device cannot reach (or every page, for a device without
+scatter/gather) through map registers, coalesce what is contiguous on the bus, count map
+registers (ADDRESS_AND_SIZE_TO_SPAN_PAGES), size the list for the target's structures and
+say what status the real routine would return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .adapter import Adapter
+from .events import SgElement
+from .location import SourceLocation
+from .mdl import Mdl
+from .platform import Target
+
+__all__ = ["ListBuild", "MapRegisterWindow", "Segment", "SgList", "build_list", "segments_from_capture"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One device-visible run: `length` bytes at bus address `bus`, holding transfer bytes from
+    `offset` on. `chunks` are the driver's physical pieces (address, length) behind it; when
+    `bounced`, the bus range is map-register memory and the data is copied to or from them."""
+
+    bus: int
+    length: int
+    offset: int
+    bounced: bool
+    chunks: tuple[tuple[int, int], ...]
+
+    @property
+    def end(self) -> int:
+        return self.bus + self.length
+
+    @property
+    def element(self) -> SgElement:
+        return SgElement(self.bus, self.length)
+
+
+@dataclass(frozen=True, slots=True)
+class ListBuild:
+    """What building a list gives: the segments, the map registers and bytes it needs, and the
+    status the routine would return. `outside` is set when CurrentVa/Length leave the MDL chain."""
+
+    segments: tuple[Segment, ...]
+    map_registers: int
+    bytes_needed: int
+    status: str
+    outside: str | None = None
+
+    @property
+    def elements(self) -> tuple[SgElement, ...]:
+        return tuple(segment.element for segment in self.segments)
+
+    @property
+    def bounced_bytes(self) -> int:
+        return sum(segment.length for segment in self.segments if segment.bounced)
+
+
+@dataclass(frozen=True, slots=True)
+class SgList:
+    """A list a Build/Get call produced, with everything a finding needs to point back to it.
+
+    `buffer` is the pointer the driver passes to Put (ScatterGatherBuffer for Build, the
+    ScatterGather pointer AdapterListControl received for Get). `segments` is the mapping the
+    device sees: the model's, with bounced addresses replaced by the capture's where an `sgl`
+    record gave them. `captured` is that record's list, if any.
+    """
+
+    ordinal: int
+    buffer: int
+    ddi: str
+    adapter: int | None
+    storport: bool
+    mdl: int | None
+    current_va: int
+    length: int
+    write_to_device: bool
+    build: ListBuild
+    segments: tuple[Segment, ...]
+    buffer_length: int | None
+    status: str
+    built_at: SourceLocation
+    captured: tuple[SgElement, ...] | None = None
+    captured_at: SourceLocation | None = None
+    put_at: SourceLocation | None = None
+    put_by: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.put_at is None
+
+    @property
+    def elements(self) -> tuple[SgElement, ...]:
+        return self.build.elements
+
+    @property
+    def map_registers(self) -> int:
+        return self.build.map_registers
+
+
+class MapRegisterWindow:
+    """Bus pages the model hands out as map registers, in a low window every device reaches."""
+
+    def __init__(self, base: int = 0x7F000000, pages: int = 0x1000, page_size: int = 4096) -> None:
+        self.base = base
+        self.pages = pages
+        self.page_size = page_size
+        self._used: set[int] = set()
+        self._cursor = 0
+
+    def allocate(self, count: int) -> int:
+        """The bus address of `count` contiguous free pages (reusing the oldest when full)."""
+        count = max(count, 1)
+        for attempt in range(self.pages):
+            start = (self._cursor + attempt) % self.pages
+            if start + count > self.pages:
+                continue
+            if all(start + i not in self._used for i in range(count)):
+                self._used.update(range(start, start + count))
+                self._cursor = (start + count) % self.pages
+                return self.base + start * self.page_size
+        start = self._cursor if self._cursor + count <= self.pages else 0
+        self._cursor = (start + count) % self.pages
+        return self.base + start * self.page_size
+
+    def reserve(self, bus: int, length: int) -> None:
+        """Mark pages the capture's HAL chose as in use, where they fall in the window."""
+        for page in self._pages_of(bus, length):
+            self._used.add(page)
+
+    def _pages_of(self, bus: int, length: int) -> range:
+        if not self.base <= bus < self.base + self.pages * self.page_size:
+            return range(0)
+        first = (bus - self.base) // self.page_size
+        last = min((bus + max(length, 1) - 1 - self.base) // self.page_size, self.pages - 1)
+        return range(first, last + 1)
+
+    def release(self, bus: int, length: int) -> None:
+        self._used.difference_update(self._pages_of(bus, length))
+
+
+def _chain_chunks(
+    chain: Sequence[Mdl], current_va: int, length: int, page_size: int, pfn_of: Callable[[Mdl, int], int]
+) -> tuple[list[tuple[int, int, int]], str | None]:
+    """(transfer offset, physical address, length) per page piece, walking the MDL chain."""
+    mask = page_size - 1
+    index = next((i for i, mdl in enumerate(chain) if mdl.va <= current_va < mdl.end), None)
+    if index is None:
+        first = chain[0] if chain else None
+        where = f"[{first.va:#x}, {first.end:#x})" if first else "an empty chain"
+        return [], f"CurrentVa {current_va:#x} is outside the MDL's buffer {where}"
+    chunks: list[tuple[int, int, int]] = []
+    offset = 0
+    va = current_va
+    while offset < length:
+        mdl = chain[index]
+        if va >= mdl.end:
+            index += 1
+            if index >= len(chain):
+                return chunks, f"Length {length:#x} runs {length - offset:#x} bytes past the end of the MDL chain"
+            va = chain[index].va
+            continue
+        n = min(length - offset, page_size - (va & mask), mdl.end - va)
+        chunks.append((offset, (pfn_of(mdl, va) * page_size) | (va & mask), n))
+        offset += n
+        va += n
+    return chunks, None
+
+
+def build_list(
+    target: Target,
+    adapter: Adapter,
+    chain: Sequence[Mdl],
+    current_va: int,
+    length: int,
+    pfn_of: Callable[[Mdl, int], int],
+    bounce: Callable[[int], int],
+    buffer_length: int | None = None,
+    storport: bool = False,
+) -> ListBuild:
+    """Build the list a Build/Get call makes. `pfn_of(mdl, va)` gives the page frame behind a
+    virtual address of the MDL; `bounce(pages)` hands out contiguous map-register pages."""
+    page = target.page_size
+    prefix = "STOR_STATUS_" if storport else "STATUS_"
+    map_registers = target.span_pages(current_va, length)
+    chunks, outside = _chain_chunks(chain, current_va, length, page, pfn_of)
+    segments: list[Segment] = []
+    run: list[tuple[int, int, int]] = []  # the bounced chunks waiting for map registers
+
+    def flush_bounced() -> None:
+        if not run:
+            return
+        first_offset, first_phys, _ = run[0]
+        total = sum(n for _, _, n in run)
+        in_page = first_phys & (page - 1)
+        bus = bounce((in_page + total + page - 1) // page) + in_page
+        segments.append(Segment(bus, total, first_offset, True, tuple((p, n) for _, p, n in run)))
+        run.clear()
+
+    for offset, phys, n in chunks:
+        if not adapter.scatter_gather or phys + n - 1 > adapter.limit:
+            run.append((offset, phys, n))
+            continue
+        flush_bounced()
+        last = segments[-1] if segments else None
+        if last is not None and not last.bounced and last.end == phys:
+            segments[-1] = Segment(last.bus, last.length + n, last.offset, False, last.chunks + ((phys, n),))
+        else:
+            segments.append(Segment(phys, n, offset, False, ((phys, n),)))
+    flush_bounced()
+
+    bytes_needed = target.sgl_bytes(len(segments))
+    if adapter.map_registers is not None and map_registers > adapter.map_registers:
+        status = prefix + "INSUFFICIENT_RESOURCES"
+    elif buffer_length is not None and buffer_length < bytes_needed:
+        status = prefix + "BUFFER_TOO_SMALL"
+    else:
+        status = prefix + "SUCCESS"
+    return ListBuild(tuple(segments), map_registers, bytes_needed, status, outside)
+
+
+def segments_from_capture(
+    captured: Sequence[SgElement], model: Sequence[Segment]
+) -> tuple[tuple[Segment, ...], tuple[str, ...]]:
+    """The device mapping a captured list gives, and how it differs from the model's.
+
+    Captured elements are laid over the transfer in order. An element whose address is the
+    model's physical address at that transfer offset is direct; any other address is taken as
+    map registers the real HAL chose, holding the same driver pieces.
+    """
+    pieces = [(segment.offset + done, phys, n) for segment in model for done, (phys, n) in _offsets(segment.chunks)]
+    differences: list[str] = []
+    if len(captured) != len(model):
+        differences.append(f"{len(captured)} elements captured, {len(model)} built by the model")
+    for index, (got, want) in enumerate(zip(captured, model, strict=False)):
+        if got.length != want.length:
+            differences.append(f"element {index}: length {got.length:#x} captured, {want.length:#x} built")
+        elif not want.bounced and got.address != want.bus:
+            differences.append(f"element {index}: address {got.address:#x} captured, {want.bus:#x} built")
+    adopted: list[Segment] = []
+    offset = 0
+    for element in captured:
+        own = _pieces_in(pieces, offset, element.length)
+        direct = bool(own) and own[0][1] == element.address and _contiguous(own)
+        adopted.append(Segment(element.address, element.length, offset, not direct, tuple((p, n) for _, p, n in own)))
+        offset += element.length
+    return tuple(adopted), tuple(differences)
+
+
+def _offsets(chunks: tuple[tuple[int, int], ...]):
+    done = 0
+    for phys, n in chunks:
+        yield done, (phys, n)
+        done += n
+
+
+def _pieces_in(pieces: list[tuple[int, int, int]], start: int, length: int) -> list[tuple[int, int, int]]:
+    """The physical pieces of transfer bytes [start, start + length)."""
+    end = start + length
+    found = []
+    for offset, phys, n in pieces:
+        lo, hi = max(offset, start), min(offset + n, end)
+        if lo < hi:
+            found.append((lo, phys + (lo - offset), hi - lo))
+    return found
+
+
+def _contiguous(pieces: list[tuple[int, int, int]]) -> bool:
+    return all(a[1] + a[2] == b[1] for a, b in zip(pieces, pieces[1:], strict=False))
