@@ -367,12 +367,13 @@ class Machine:
 
     def _invoke(self, event: Event, cpu: CpuState, out: _Builder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
+        if phase != "leave":
+            self._check_adapter(event, out)
         handler = self._handlers.get(name)
         if handler is None:
             if phase != "leave":
                 out.fact("unhandled", True)
             return
-        self._check_adapter(event, out)
         handler(event, cpu, out, result, phase)
 
     def _handler_table(self) -> dict[str, Callable]:
