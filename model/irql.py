@@ -11,6 +11,7 @@ __all__ = [
     "HIGH_LEVEL",
     "Irql",
     "PASSIVE_LEVEL",
+    "irql_of",
 ]
 
 
@@ -69,3 +70,16 @@ DISPATCH_LEVEL = Irql(2, "DISPATCH_LEVEL")
 DIRQL = Irql(3, "DIRQL")
 HIGH_LEVEL = Irql(31, "HIGH_LEVEL")
 _BY_NUMBER = {0: PASSIVE_LEVEL, 1: APC_LEVEL, 2: DISPATCH_LEVEL}
+
+
+def irql_of(value: object) -> Irql | None:
+    """An IRQL given as a DDI argument (`DISPATCH_LEVEL`, `2`); None if it is not one."""
+    name = getattr(value, "name", None)
+    if isinstance(name, str):
+        try:
+            return Irql.from_name(name)
+        except KeyError:
+            return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 31:
+        return Irql.from_number(value)
+    return None

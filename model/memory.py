@@ -9,12 +9,24 @@ the `@memory` layout and seed, deterministically.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["AddressSpace", "PhysicalMemory", "LAYOUTS", "FOUR_GIB", "pattern"]
+__all__ = ["AddressSpace", "FOUR_GIB", "LAYOUTS", "MemoryConfig", "PhysicalMemory", "pattern"]
 
 FOUR_GIB = 1 << 32
 LAYOUTS = ("fragmented", "contiguous", "high")
+GIB = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryConfig:
+    """`@memory`, with the format's defaults: 16 GiB, fragmented layout, seed 0."""
+
+    size: int = 16 * GIB
+    layout: str = "fragmented"
+    seed: int = 0
 
 
 class PhysicalMemory:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 from .intervals import IntervalMap
 from .location import SourceLocation
 
-__all__ = ["Block", "PoolTable", "FREED_MEMORY"]
+__all__ = ["Block", "FREED_MEMORY", "PoolTable", "RETIRED_MEMORY"]
 
 FREED_MEMORY = 1 << 16  # freed blocks remembered for use-after-free and double-free answers
+RETIRED_MEMORY = FREED_MEMORY  # likewise for put lists, freed MDLs and common buffers
 
 
 @dataclass(frozen=True, slots=True)

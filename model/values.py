@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
 
-__all__ = ["NULL", "NullType", "Struct", "Symbol", "Value", "as_int"]
+__all__ = ["NULL", "NullType", "Struct", "Symbol", "Value", "as_bool", "as_int", "symbol_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +81,16 @@ def as_int(value: Value | None) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None
+
+
+def as_bool(value: Value | None) -> bool | None:
+    """TRUE/FALSE, or a number read as a BOOLEAN; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    number = as_int(value)
+    return None if number is None else bool(number)
+
+
+def symbol_name(value: Value | None) -> str | None:
+    """The name of a symbolic constant, or None for any other value."""
+    return value.name if isinstance(value, Symbol) else None

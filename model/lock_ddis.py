@@ -1,0 +1,113 @@
+"""Replaying IRQL changes and spin locks: KeRaiseIrql/KeLowerIrql, Ke* and StorPort spin locks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cpu import CpuState, HeldLock
+from .effects import EffectsBuilder
+from .events import Event
+from .irql import DIRQL, DISPATCH_LEVEL, Irql, irql_of
+from .values import Value, as_int, symbol_name
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+__all__ = ["LockDdis"]
+
+
+class LockDdis:
+    """The IRQL and spin-lock DDIs.
+
+    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
+    to the method that replays it."""
+
+    HANDLERS: dict[str, str] = {
+        "KeRaiseIrql": "_raise_lower",
+        "KeLowerIrql": "_raise_lower",
+        "KeRaiseIrqlToDpcLevel": "_raise_lower",
+        "KeAcquireSpinLock": "_acquire",
+        "KfAcquireSpinLock": "_acquire",
+        "KeAcquireSpinLockRaiseToDpc": "_acquire",
+        "KeAcquireSpinLockAtDpcLevel": "_acquire",
+        "KeAcquireInStackQueuedSpinLock": "_acquire",
+        "KeAcquireInStackQueuedSpinLockAtDpcLevel": "_acquire",
+        "StorPortAcquireSpinLock": "_acquire",
+        "KeReleaseSpinLock": "_release",
+        "KfReleaseSpinLock": "_release",
+        "KeReleaseSpinLockFromDpcLevel": "_release",
+        "KeReleaseInStackQueuedSpinLock": "_release",
+        "KeReleaseInStackQueuedSpinLockFromDpcLevel": "_release",
+        "StorPortReleaseSpinLock": "_release",
+    }
+
+
+    def _raise_lower(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        if name == "KeRaiseIrqlToDpcLevel":
+            level: Irql | None = DISPATCH_LEVEL
+        else:
+            level = irql_of(event.arg("NewIrql"))  # type: ignore[attr-defined]
+        if level is None:
+            return
+        if name != "KeLowerIrql" and cpu.irql is not None and level < cpu.irql:
+            out.fact("raise-below-current", (cpu.irql, level))
+        if name == "KeLowerIrql" and cpu.irql is not None and level > cpu.irql:
+            out.fact("lower-above-current", (cpu.irql, level))
+        cpu.irql = level
+
+    def _lock_key(self: Machine, event: Event) -> tuple[object, str, Irql]:
+        name = event.name  # type: ignore[attr-defined]
+        if name == "StorPortAcquireSpinLock":
+            kind = symbol_name(event.arg("SpinLock")) or str(event.arg("SpinLock"))  # type: ignore[attr-defined]
+            return ("storport", kind), "storport", DIRQL if kind == "InterruptLock" else DISPATCH_LEVEL
+        lock = as_int(event.arg("SpinLock"))  # type: ignore[attr-defined]
+        if "InStackQueued" in name:
+            return lock, "queued", DISPATCH_LEVEL
+        if name == "KeAcquireSpinLockAtDpcLevel":
+            return lock, "dpc", DISPATCH_LEVEL
+        return lock, "ke", DISPATCH_LEVEL
+
+    def _acquire(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        key, family, level = self._lock_key(event)
+        held = cpu.lock(key)
+        if held is not None:
+            out.fact("lock-held", held)
+        handle = as_int(event.arg("LockHandle"))  # type: ignore[attr-defined]
+        lock = HeldLock((key, handle) if handle is not None and family in ("queued", "storport") else key, family,
+                        event.name, cpu.irql, event.location, len(cpu.frames))  # type: ignore[attr-defined]
+        cpu.locks.append(lock)
+        if cpu.irql is None or cpu.irql < level:
+            cpu.irql = level
+        out.created.append(lock)
+
+    def _release(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        handle = as_int(event.arg("LockHandle"))  # type: ignore[attr-defined]
+        if handle is not None:
+            held = next((lock for lock in cpu.locks if isinstance(lock.key, tuple) and lock.key[1:] == (handle,)), None)
+        else:
+            key = as_int(event.arg("SpinLock"))  # type: ignore[attr-defined]
+            held = cpu.lock(key)
+        if held is None:
+            out.fact("lock-not-held", handle if handle is not None else as_int(event.arg("SpinLock")))  # type: ignore[attr-defined]
+            return
+        family = "dpc" if name == "KeReleaseSpinLockFromDpcLevel" else "queued" if "InStackQueued" in name else (
+            "storport" if name.startswith("StorPort") else "ke")
+        if family != held.family:
+            out.fact("lock-family", (held.family, family))
+        cpu.locks.remove(held)
+        out.released.append(held)
+        new = irql_of(event.arg("NewIrql"))  # type: ignore[attr-defined]
+        if new is not None:
+            if held.old_irql is not None and new != held.old_irql:
+                out.fact("restores-other-irql", (held.old_irql, new))
+            cpu.irql = new
+        elif family in ("queued", "storport") and held.old_irql is not None:
+            cpu.irql = held.old_irql

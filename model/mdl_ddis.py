@@ -1,0 +1,206 @@
+"""Replaying the MDL DDIs and captured `mdl` records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .cpu import CpuState
+from .effects import EffectsBuilder
+from .events import Event, MdlRecord
+from .location import SourceLocation
+from .mdl import Mdl
+from .pool import RETIRED_MEMORY
+from .status import is_success
+from .values import Value, as_int
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+__all__ = ["MdlDdis"]
+
+
+class MdlDdis:
+    """The MDL DDIs.
+
+    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
+    to the method that replays it."""
+
+    HANDLERS: dict[str, str] = {
+        "IoAllocateMdl": "_mdl_allocate",
+        "StorPortAllocateMdl": "_mdl_allocate",
+        "MmAllocatePagesForMdl": "_mdl_allocate",
+        "MmAllocatePagesForMdlEx": "_mdl_allocate",
+        "MmBuildMdlForNonPagedPool": "_mdl_state",
+        "StorPortBuildMdlForNonPagedPool": "_mdl_state",
+        "MmProbeAndLockPages": "_mdl_state",
+        "MmUnlockPages": "_mdl_state",
+        "IoFreeMdl": "_mdl_free",
+        "StorPortFreeMdl": "_mdl_free",
+        "MmFreePagesFromMdl": "_mdl_free",
+        "IoBuildPartialMdl": "_mdl_partial",
+    }
+
+
+    def _mdl_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        if name == "StorPortAllocateMdl":
+            address = as_int(event.arg("Mdl"))  # type: ignore[attr-defined]
+            if not is_success(result) or not address:
+                out.fact("failed", result)
+                return
+            va, size, family, source = as_int(event.arg("BufferPointer")) or 0, as_int(event.arg("NumberOfBytes")) or 0, "storport", None  # type: ignore[attr-defined]
+        elif name == "IoAllocateMdl":
+            address = as_int(result)
+            if not address:
+                out.fact("failed", result)
+                return
+            va, size, family, source = as_int(event.arg("VirtualAddress")) or 0, as_int(event.arg("Length")) or 0, "io", None  # type: ignore[attr-defined]
+        else:  # MmAllocatePagesForMdl(Ex): pages, no virtual mapping yet
+            address = as_int(result)
+            if not address:
+                out.fact("failed", result)
+                return
+            va, size, family, source = 0, as_int(event.arg("TotalBytes")) or 0, "pages", "pages"  # type: ignore[attr-defined]
+        old = self.mdls.get(address)
+        if old is not None:
+            out.fact("mdl-replaced", old)
+        mdl = Mdl(address, va, size, family, self._next(), event.location, source=source)
+        self.mdls[address] = mdl
+        self.freed_mdls.pop(address, None)
+        out.created.append(mdl)
+
+    def _mdl_arg(self: Machine, event: Event) -> int | None:
+        for name in ("MemoryDescriptorList", "Mdl"):
+            value = as_int(event.arg(name))  # type: ignore[attr-defined]
+            if value is not None:
+                return value
+        return None
+
+    def _mdl_state(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        if name.startswith("StorPort") and not is_success(result):
+            out.fact("failed", result)
+            return
+        address = self._mdl_arg(event)
+        mdl = self.mdls.get(address) if address is not None else None
+        if mdl is None:
+            out.fact("mdl-freed-before" if address in self.freed_mdls else "mdl-unknown", address)
+            return
+        out.previous.append(mdl)
+        if name in ("MmBuildMdlForNonPagedPool", "StorPortBuildMdlForNonPagedPool"):
+            pfns = mdl.pfns if mdl.pfns is not None else self._pfns_for(mdl.va, mdl.byte_count)
+            mdl = replace(mdl, source="nonpaged", pfns=pfns)
+        elif name == "MmProbeAndLockPages":
+            if mdl.source is not None:
+                out.fact("mdl-lock", f"already {mdl.source}")
+            pfns = mdl.pfns if mdl.pfns is not None else self._pfns_for(mdl.va, mdl.byte_count)
+            mdl = replace(mdl, source="locked", pfns=pfns)
+        else:  # MmUnlockPages
+            if mdl.source != "locked":
+                out.fact("mdl-lock", f"unlock of an MDL that is {mdl.source or 'not locked'}")
+            mdl = replace(mdl, source=None)
+        self.mdls[mdl.address] = mdl
+
+    def _pfns_for(self: Machine, va: int, length: int) -> tuple[int, ...]:
+        shift = self.space.shift
+        first = va >> shift
+        last = (va + max(length, 1) - 1) >> shift
+        return tuple(self.space.pfn(vpn) for vpn in range(first, last + 1))
+
+    def _mdl_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        if name.startswith("StorPort") and not is_success(result):
+            out.fact("failed", result)
+            return
+        address = self._mdl_arg(event) if name != "MmFreePagesFromMdl" else as_int(event.arg("MemoryDescriptorList"))  # type: ignore[attr-defined]
+        out.fact("free-family", "storport" if name == "StorPortFreeMdl" else "pages" if name == "MmFreePagesFromMdl" else "io")
+        mdl = self.mdls.get(address) if address is not None else None
+        if mdl is None:
+            freed = self.freed_mdls.get(address) if address is not None else None
+            out.fact("mdl-freed-before" if freed is not None else "mdl-unknown", freed if freed is not None else address)
+            return
+        lists = tuple(sgl for sgl in self.lists.values() if sgl.mdl == address)
+        if lists:
+            out.fact("mdl-live-lists", lists)
+        out.previous.append(mdl)
+        if name == "MmFreePagesFromMdl":
+            freed = replace(mdl, pfns=None, source=None)
+            self.mdls[address] = freed
+            out.released.append(freed)
+            return
+        freed = replace(mdl, freed_at=event.location)
+        del self.mdls[address]
+        self.freed_mdls[address] = freed
+        while len(self.freed_mdls) > RETIRED_MEMORY:
+            self.freed_mdls.popitem(last=False)
+        out.released.append(freed)
+
+    def _mdl_partial(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        source = self.mdls.get(as_int(event.arg("SourceMdl")) or -1)  # type: ignore[attr-defined]
+        target = self.mdls.get(as_int(event.arg("TargetMdl")) or -1)  # type: ignore[attr-defined]
+        if source is None or target is None:
+            out.fact("mdl-unknown", as_int(event.arg("SourceMdl" if source is None else "TargetMdl")))  # type: ignore[attr-defined]
+            return
+        va = as_int(event.arg("VirtualAddress")) or source.va  # type: ignore[attr-defined]
+        length = as_int(event.arg("Length")) or (source.end - va)  # type: ignore[attr-defined]
+        pfns = None
+        if source.pfns is not None:
+            shift = self.space.shift
+            first = (va >> shift) - (source.va >> shift)
+            pfns = source.pfns[first : first + self.target.span_pages(va, length)]
+        partial = replace(target, va=va, byte_count=length, pfns=pfns, source=source.source and "partial")
+        self.mdls[target.address] = partial
+        out.previous.append(target)
+        out.created.append(partial)
+
+    def _mdl_record(self: Machine, record: MdlRecord, out: EffectsBuilder) -> None:
+        page = self.target.page_size
+        mdl = self.mdls.get(record.address)
+        if mdl is None:
+            mdl = Mdl(record.address, record.va, record.byte_count, "captured", self._next(), record.location, source="nonpaged")
+            out.fact("mdl-unknown", record.address)
+        span = self.target.span_pages(record.va, record.byte_count)
+        if len(record.pfns) != span:
+            out.fact("pfn-count", (span, len(record.pfns)))
+        if record.offset != record.va & (page - 1):
+            out.fact("offset-differs", (record.va & (page - 1), record.offset))
+        shift = self.space.shift
+        for index, pfn in enumerate(record.pfns):
+            self.space.bind((record.va >> shift) + index, pfn)
+        updated = replace(mdl, va=record.va, byte_count=record.byte_count, pfns=record.pfns, next=record.next)
+        self.mdls[record.address] = updated
+        out.previous.append(mdl)
+        out.created.append(updated)
+
+    def _chain(self: Machine, address: int, out: EffectsBuilder, current_va: int, length: int) -> list[Mdl]:
+        chain: list[Mdl] = []
+        seen: set[int] = set()
+        next_address: int | None = address
+        while next_address and next_address not in seen:
+            seen.add(next_address)
+            mdl = self.mdls.get(next_address)
+            if mdl is None:
+                break
+            chain.append(mdl)
+            next_address = mdl.next
+        if not chain:
+            out.fact("mdl-freed-before" if address in self.freed_mdls else "mdl-unknown", address)
+            chain = [Mdl(address, current_va, length, "assumed", 0, SourceLocation("<model>", 0))]
+        return chain
+
+    def _pfn_of(self: Machine, mdl: Mdl, va: int) -> int:
+        shift = self.space.shift
+        if mdl.pfns is not None:
+            index = (va >> shift) - (mdl.va >> shift)
+            if 0 <= index < len(mdl.pfns):
+                return mdl.pfns[index]
+        return self.space.pfn(va >> shift)

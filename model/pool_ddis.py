@@ -1,0 +1,144 @@
+"""Replaying the pool DDIs: ExAllocatePool*, ExFreePool*, StorPort pool, contiguous memory."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from .cpu import CpuState
+from .effects import EffectsBuilder
+from .events import Event
+from .pool import Block
+from .status import is_success
+from .values import Symbol, Value, as_int
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+__all__ = ["PoolDdis"]
+
+_ = OrderedDict  # noqa: F841 (kept for handlers that remember released objects)
+
+_POOL_FLAG_PAGED = 0x100  # POOL_FLAGS bit for paged pool (wdm.h)
+
+
+class PoolDdis:
+    """The pool DDIs.
+
+    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
+    to the method that replays it."""
+
+    HANDLERS: dict[str, str] = {
+        "ExAllocatePool": "_pool_allocate",
+        "ExAllocatePoolWithTag": "_pool_allocate",
+        "ExAllocatePoolWithQuota": "_pool_allocate",
+        "ExAllocatePoolWithQuotaTag": "_pool_allocate",
+        "ExAllocatePoolWithTagPriority": "_pool_allocate",
+        "ExAllocatePool2": "_pool_allocate",
+        "ExAllocatePool3": "_pool_allocate",
+        "MmAllocateContiguousMemory": "_pool_allocate",
+        "MmAllocateContiguousMemorySpecifyCache": "_pool_allocate",
+        "StorPortAllocatePool": "_storport_allocate",
+        "StorPortAllocateContiguousMemorySpecifyCacheNode": "_storport_allocate",
+        "StorPortAllocateDmaMemory": "_storport_allocate",
+        "ExFreePool": "_pool_free",
+        "ExFreePoolWithTag": "_pool_free",
+        "ExFreePool2": "_pool_free",
+        "StorPortFreePool": "_pool_free",
+        "MmFreeContiguousMemory": "_pool_free",
+        "StorPortFreeContiguousMemorySpecifyCache": "_pool_free",
+        "StorPortFreeDmaMemory": "_pool_free",
+    }
+
+
+    def _pool_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        address = as_int(result)
+        if not address:
+            out.fact("failed", result)
+            return
+        name = event.name  # type: ignore[attr-defined]
+        size = as_int(event.arg("NumberOfBytes")) or 0  # type: ignore[attr-defined]
+        if name.startswith("MmAllocateContiguous"):
+            family, pool = "contiguous", "nonpaged"
+        else:
+            family, pool = "ex", self._pool_kind(event)
+        self._new_block(event, out, address, size, as_int(event.arg("Tag")), pool, family)  # type: ignore[attr-defined]
+
+    def _pool_kind(self: Machine, event: Event) -> str:
+        pool_type = event.arg("PoolType")  # type: ignore[attr-defined]
+        flags = event.arg("Flags")  # type: ignore[attr-defined]
+        if isinstance(pool_type, Symbol):
+            return "paged" if "Paged" in pool_type.name and "NonPaged" not in pool_type.name else "nonpaged"
+        if isinstance(pool_type, int) and not isinstance(pool_type, bool):
+            return "paged" if pool_type & 1 else "nonpaged"
+        if isinstance(flags, Symbol):
+            return "paged" if "POOL_FLAG_PAGED" in flags.name else "nonpaged"
+        if isinstance(flags, int) and not isinstance(flags, bool):
+            return "paged" if flags & _POOL_FLAG_PAGED else "nonpaged"
+        return "nonpaged"
+
+    def _storport_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        address = as_int(event.arg("BufferPointer"))  # type: ignore[attr-defined]
+        if not is_success(result) or not address:
+            out.fact("failed", result)
+            return
+        family = "storport" if event.name == "StorPortAllocatePool" else "storport-contiguous"  # type: ignore[attr-defined]
+        size = as_int(event.arg("NumberOfBytes")) or 0  # type: ignore[attr-defined]
+        self._new_block(event, out, address, size, as_int(event.arg("Tag")), "nonpaged", family)  # type: ignore[attr-defined]
+        physical = as_int(event.arg("PhysicalAddress"))  # type: ignore[attr-defined]
+        if physical:
+            self._bind_range(address, physical, size)
+
+    def _new_block(self: Machine, event: Event, out: EffectsBuilder, address: int, size: int, tag: int | None, pool: str, family: str) -> None:
+        block = Block(address, size, tag, pool, family, event.name, self.pool.next_ordinal(), event.location)  # type: ignore[attr-defined]
+        overlapped = self.pool.allocate(block)
+        if overlapped:
+            out.fact("overlaps-live-block", tuple(overlapped))
+        out.created.append(block)
+
+    def _pool_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        if not is_success(result) and name.startswith("StorPort"):
+            out.fact("failed", result)
+            return
+        address = as_int(event.arg("P") if name.startswith("ExFree") else  # type: ignore[attr-defined]
+                         event.arg("BufferPointer") if name == "StorPortFreePool" else event.arg("BaseAddress"))  # type: ignore[attr-defined]
+        family = {"StorPortFreePool": "storport", "MmFreeContiguousMemory": "contiguous"}.get(
+            name, "storport-contiguous" if name.startswith("StorPortFree") else "ex"
+        )
+        out.fact("free-family", family)
+        tag = as_int(event.arg("Tag"))  # type: ignore[attr-defined]
+        if tag is not None:
+            out.fact("free-tag", tag)
+        if address is None:
+            return
+        common = self.common_buffers.at(address)
+        if common is not None:
+            out.fact("common-buffer-freed-as-pool", common)
+        block = self.pool.live_at(address)
+        if block is None:
+            freed = self.pool.freed_at(address)
+            if freed is not None:
+                out.fact("block-freed-before", freed)
+                out.previous.append(freed)
+            else:
+                inside = self.pool.containing(address)
+                if inside is not None:
+                    out.fact("inside-block", inside)
+                out.fact("not-allocated", address)
+            return
+        lists = tuple(self.lists[o] for o in self._lists_with_buffer_in(block))
+        if lists:
+            out.fact("live-lists-in-buffer", lists)
+        out.previous.append(block)
+        freed = self.pool.free(address, event.location, name)
+        out.released.append(freed)
+
+    def _lists_with_buffer_in(self: Machine, block: Block) -> list[int]:
+        return [o for buffer, o in self.list_in_buffer.items() if block.address <= buffer < block.end and o in self.lists]

@@ -1,0 +1,333 @@
+"""Replaying the scatter/gather DDIs, captured `sgl` records, and the v1 map-register path."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .bus import BusEntry
+from .cpu import CpuState
+from .effects import EffectsBuilder
+from .events import Callback, Event, SglRecord
+from .pool import RETIRED_MEMORY
+from .sgl import ListBuild, Segment, SgList, build_list, segments_from_capture
+from .status import is_success
+from .values import Value, as_bool, as_int
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+__all__ = ["SglDdis"]
+
+
+class SglDdis:
+    """The scatter/gather and map-register DDIs.
+
+    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
+    to the method that replays it."""
+
+    HANDLERS: dict[str, str] = {
+        "CalculateScatterGatherList": "_calculate",
+        "BuildScatterGatherList": "_build",
+        "GetScatterGatherList": "_build",
+        "StorPortBuildScatterGatherList": "_build",
+        "BuildScatterGatherListEx": "_build",
+        "GetScatterGatherListEx": "_build",
+        "PutScatterGatherList": "_put",
+        "StorPortPutScatterGatherList": "_put",
+        "AllocateAdapterChannel": "_allocate_channel",
+        "AllocateAdapterChannelEx": "_allocate_channel",
+        "FreeAdapterChannel": "_free_channel",
+        "MapTransfer": "_map_transfer",
+        "FlushAdapterBuffers": "_flush",
+        "FreeMapRegisters": "_free_map_registers",
+    }
+
+
+    def _calculate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
+        length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
+        pages = self.target.span_pages(current_va, length)
+        out.fact("calculated", (self.target.sgl_bytes(pages), pages))
+
+    def _build(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        name = event.name  # type: ignore[attr-defined]
+        storport = name.startswith("StorPort")
+        if phase == "leave":
+            self._settle_build(event, cpu, out, result)
+            return
+        mdl_address = as_int(event.arg("Mdl")) or 0  # type: ignore[attr-defined]
+        length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
+        chain = None
+        current_va = as_int(event.arg("CurrentVa"))  # type: ignore[attr-defined]
+        if current_va is None:  # the Ex routines give an offset into the MDL instead
+            first = self.mdls.get(mdl_address)
+            current_va = (first.va if first is not None else 0) + (as_int(event.arg("Offset")) or 0)  # type: ignore[attr-defined]
+        chain = self._chain(mdl_address, out, current_va, length)
+        if not any(m.resident for m in chain if m.family != "assumed"):
+            if chain[0].family != "assumed":
+                out.fact("mdl-not-resident", chain[0])
+        adapter = self._adapter_for(event, storport)
+        buffer_length = as_int(event.arg("ScatterGatherBufferLength" if storport else "ScatterGatherLength"))  # type: ignore[attr-defined]
+        write = bool(as_bool(event.arg("WriteToDevice")))  # type: ignore[attr-defined]
+        build = build_list(self.target, adapter, chain, current_va, length, self._pfn_of, self._bounce_pages, buffer_length, storport)
+        out.fact("build", build)
+        if build.outside:
+            out.fact("outside-mdl", build.outside)
+        if phase == "call":
+            if result is not None and is_success(result) != (build.status.endswith("SUCCESS")):
+                out.fact("status-differs", (build.status, result))
+            if not is_success(result):
+                self._release_bounce(build.segments)
+                out.fact("failed", result)
+                return
+        elif not build.status.endswith("SUCCESS"):
+            out.fact("status-differs", (build.status, None))
+        buffer = as_int(event.arg("ScatterGatherBuffer"))  # type: ignore[attr-defined]
+        if buffer is None:  # Get: the list's address arrives with AdapterListControl
+            buffer = -self._ordinal - 1
+        sgl = SgList(
+            ordinal=self._next(),
+            buffer=buffer,
+            ddi=name,
+            adapter=None if storport else adapter.address,
+            storport=storport,
+            mdl=mdl_address,
+            current_va=current_va,
+            length=length,
+            write_to_device=write,
+            build=build,
+            segments=build.segments,
+            buffer_length=buffer_length,
+            status=build.status,
+            built_at=event.location,
+        )
+        self._add_list(sgl, out)
+        if phase == "enter":
+            self._pending_build(cpu)[name] = sgl.ordinal
+
+    def _pending_build(self: Machine, cpu: CpuState) -> dict[str, int]:
+        """Lists built by an `enter` not yet left on this CPU, by DDI name."""
+        return self._pending.setdefault(cpu.number, {})
+
+    def _settle_build(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None) -> None:
+        ordinal = self._pending_build(cpu).pop(event.name, None)  # type: ignore[attr-defined]
+        sgl = self.lists.get(ordinal) if ordinal is not None else None
+        if sgl is None:
+            return
+        if result is not None and is_success(result) != sgl.status.endswith("SUCCESS"):
+            out.fact("status-differs", (sgl.status, result))
+        if not is_success(result):
+            out.fact("failed", result)
+            self._drop_list(sgl)
+            out.released.append(sgl)
+
+    def _bind_got_list(self: Machine, event: Callback, cpu: CpuState, out: EffectsBuilder) -> None:
+        pointer = as_int(event.arg("ScatterGather"))
+        frame = cpu.frames[-2] if len(cpu.frames) >= 2 else None
+        ordinal = self._pending_build(cpu).get(frame.name) if frame is not None else None
+        sgl = self.lists.get(ordinal) if ordinal is not None else None
+        if sgl is None or pointer is None:
+            return
+        if self.list_in_buffer.get(sgl.buffer) == sgl.ordinal:
+            del self.list_in_buffer[sgl.buffer]
+        sgl = replace(sgl, buffer=pointer)
+        self.lists[sgl.ordinal] = sgl
+        self.list_in_buffer[pointer] = sgl.ordinal
+
+    def _add_list(self: Machine, sgl: SgList, out: EffectsBuilder) -> None:
+        old = self.list_in_buffer.get(sgl.buffer)
+        if old is not None and old in self.lists:
+            out.fact("buffer-live", self.lists[old])
+        self.lists[sgl.ordinal] = sgl
+        self.list_in_buffer[sgl.buffer] = sgl.ordinal
+        self._map_list(sgl)
+        shift = self.space.shift
+        for vpn in range(sgl.current_va >> shift, ((sgl.current_va + max(sgl.length, 1) - 1) >> shift) + 1):
+            self._list_pages.setdefault(vpn, set()).add(sgl.ordinal)
+        out.created.append(sgl)
+
+    def _map_list(self: Machine, sgl: SgList) -> None:
+        for index, segment in enumerate(sgl.segments):
+            self.bus.add(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
+            if segment.bounced and sgl.write_to_device:
+                done = 0
+                for phys, n in segment.chunks:
+                    self.bounce_memory.write(segment.bus + done, self.ram.read(phys, n))
+                    done += n
+
+    def _unmap_list(self: Machine, sgl: SgList, copy_back: bool) -> None:
+        for index, segment in enumerate(sgl.segments):
+            if segment.bounced and copy_back:
+                done = 0
+                for phys, n in segment.chunks:
+                    self.ram.write(phys, self.bounce_memory.read(segment.bus + done, n))
+                    done += n
+            self.bus.retire(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
+        self._release_bounce(sgl.segments)
+
+    def _release_bounce(self: Machine, segments: tuple[Segment, ...]) -> None:
+        for segment in segments:
+            if segment.bounced:
+                self.window.release(segment.bus, segment.length)
+                self.bounce_memory.discard(segment.bus & ~(self.target.page_size - 1), segment.length + self.target.page_size)
+
+    def _bounce_pages(self: Machine, count: int) -> int:
+        return self.window.allocate(count)
+
+    def _drop_list(self: Machine, sgl: SgList, put: SgList | None = None) -> None:
+        self.lists.pop(sgl.ordinal, None)
+        if self.list_in_buffer.get(sgl.buffer) == sgl.ordinal:
+            del self.list_in_buffer[sgl.buffer]
+        shift = self.space.shift
+        for vpn in range(sgl.current_va >> shift, ((sgl.current_va + max(sgl.length, 1) - 1) >> shift) + 1):
+            owners = self._list_pages.get(vpn)
+            if owners is not None:
+                owners.discard(sgl.ordinal)
+                if not owners:
+                    del self._list_pages[vpn]
+        self._unmap_list(sgl, copy_back=put is not None and not sgl.write_to_device)
+
+    def _put(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        name = event.name  # type: ignore[attr-defined]
+        if name.startswith("StorPort") and result is not None and not is_success(result):
+            out.fact("failed", result)
+            return
+        pointer = as_int(event.arg("ScatterGatherList" if name.startswith("StorPort") else "ScatterGather"))  # type: ignore[attr-defined]
+        write = as_bool(event.arg("WriteToDevice"))  # type: ignore[attr-defined]
+        if write is not None:
+            out.fact("put-direction", write)
+        ordinal = self.list_in_buffer.get(pointer) if pointer is not None else None
+        sgl = self.lists.get(ordinal) if ordinal is not None else None
+        if sgl is None:
+            earlier = self.put_lists.get(pointer) if pointer is not None else None
+            if earlier is not None:
+                out.fact("list-put-before", earlier)
+                out.previous.append(earlier)
+            else:
+                out.fact("list-unknown", pointer)
+            return
+        out.previous.append(sgl)
+        put = replace(sgl, put_at=event.location, put_by=name)
+        self._drop_list(sgl, put=put)
+        self.put_lists.pop(sgl.buffer, None)
+        self.put_lists[sgl.buffer] = put
+        while len(self.put_lists) > RETIRED_MEMORY:
+            self.put_lists.popitem(last=False)
+        out.released.append(put)
+
+    def _sgl_record(self: Machine, record: SglRecord, out: EffectsBuilder) -> None:
+        ordinal = self.list_in_buffer.get(record.address)
+        sgl = self.lists.get(ordinal) if ordinal is not None else None
+        if sgl is None:
+            out.fact("list-for-sgl-unknown", record.address)
+            segments = []
+            offset = 0
+            for element in record.elements:
+                segments.append(Segment(element.address, element.length, offset, False, ((element.address, element.length),)))
+                offset += element.length
+            build = ListBuild(tuple(segments), len(segments), self.target.sgl_bytes(len(segments)), "STATUS_SUCCESS")
+            sgl = SgList(self._next(), record.address, "sgl", None, False, None, 0, offset, False, build, build.segments,
+                         None, build.status, record.location, captured=record.elements, captured_at=record.location)
+            self.lists[sgl.ordinal] = sgl
+            self.list_in_buffer[sgl.buffer] = sgl.ordinal
+            self._map_list(sgl)
+            out.created.append(sgl)
+            return
+        adopted, differences = segments_from_capture(record.elements, sgl.build.segments)
+        if differences:
+            out.fact("sgl-differs", differences)
+        out.previous.append(sgl)
+        self._unmap_list(sgl, copy_back=False)
+        updated = replace(sgl, segments=adopted, captured=record.elements, captured_at=record.location)
+        for segment in adopted:
+            if segment.bounced:
+                self.window.reserve(segment.bus, segment.length)
+        self.lists[sgl.ordinal] = updated
+        self._map_list(updated)
+        out.created.append(updated)
+
+    # --- the v1 path: channels, map registers, MapTransfer ---------------------------------------
+
+    def _allocate_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "leave" or (phase == "call" and not is_success(result)):
+            if not is_success(result):
+                out.fact("failed", result)
+                self.channels.pop(as_int(event.arg("DmaAdapter")) or 0, None)  # type: ignore[attr-defined]
+            return
+        adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
+        if adapter in self.channels:
+            out.fact("channel-open", self.channels[adapter])
+        self.channels[adapter] = event.location
+
+    def _free_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
+        unflushed = tuple(key for key in self.transfers if key[0] == adapter)
+        if unflushed:
+            out.fact("unflushed", unflushed)
+        self.channels.pop(adapter, None)
+
+    def _map_transfer(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
+        base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
+        current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
+        length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
+        write = bool(as_bool(event.arg("WriteToDevice")))  # type: ignore[attr-defined]
+        mdl_address = as_int(event.arg("Mdl")) or 0  # type: ignore[attr-defined]
+        chain = self._chain(mdl_address, out, current_va, length)
+        chunks = []
+        offset = 0
+        for mdl in chain:
+            while offset < length and mdl.va <= current_va + offset < mdl.end:
+                va = current_va + offset
+                n = min(length - offset, self.target.page_size - (va & (self.target.page_size - 1)), mdl.end - va)
+                chunks.append(((self._pfn_of(mdl, va) << self.space.shift) | (va & (self.target.page_size - 1)), n))
+                offset += n
+        logical = as_int(result)
+        if logical is None:
+            logical = chunks[0][0] if chunks else 0
+        bounced = bool(chunks) and (logical != chunks[0][0] or any(a[0] + a[1] != b[0] for a, b in zip(chunks, chunks[1:], strict=False)))
+        segment = Segment(logical, sum(n for _, n in chunks), 0, bounced, tuple(chunks))
+        key = (adapter, base, current_va)
+        self.transfers[key] = (adapter, segment, write, event.location)
+        self.bus.add(BusEntry(segment.bus, max(segment.length, 1), "transfer", key))
+        if bounced and write:
+            done = 0
+            for phys, n in segment.chunks:
+                self.bounce_memory.write(segment.bus + done, self.ram.read(phys, n))
+                done += n
+        out.created.append(segment)
+
+    def _flush(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        key = (as_int(event.arg("DmaAdapter")) or 0, as_int(event.arg("MapRegisterBase")), as_int(event.arg("CurrentVa")) or 0)  # type: ignore[attr-defined]
+        transfer = self.transfers.pop(key, None)
+        if transfer is None:
+            out.fact("transfer-unknown", key)
+            return
+        _, segment, write, _ = transfer
+        if segment.bounced and not write:
+            done = 0
+            for phys, n in segment.chunks:
+                self.ram.write(phys, self.bounce_memory.read(segment.bus + done, n))
+                done += n
+        self.bus.retire(BusEntry(segment.bus, max(segment.length, 1), "transfer", key))
+        out.released.append(segment)
+
+    def _free_map_registers(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        if phase == "enter":
+            return
+        adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
+        base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
+        unflushed = tuple(key for key in self.transfers if key[0] == adapter and key[1] == base)
+        if unflushed:
+            out.fact("unflushed", unflushed)
