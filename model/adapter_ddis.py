@@ -38,8 +38,6 @@ class AdapterDdis:
 
 
     def _get_adapter(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         address = as_int(result)
         if not address:
             out.fact("failed", result)
@@ -51,8 +49,6 @@ class AdapterDdis:
         out.created.append(adapter)
 
     def _put_adapter(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         address = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
         adapter = self.adapters.get(address) if address is not None else None
         if adapter is None or not adapter.live:
@@ -68,8 +64,6 @@ class AdapterDdis:
         out.released.append(put)
 
     def _common_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         va = as_int(result)
         if not va:
             out.fact("failed", result)
@@ -98,8 +92,6 @@ class AdapterDdis:
             self.space.bind((va >> shift) + index, (physical >> shift) + index)
 
     def _common_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         va = as_int(event.arg("VirtualAddress"))  # type: ignore[attr-defined]
         buffer = self.common_buffers.at(va) if va is not None else None
         if buffer is None:

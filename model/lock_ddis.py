@@ -43,8 +43,6 @@ class LockDdis:
 
 
     def _raise_lower(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
         if name == "KeRaiseIrqlToDpcLevel":
             level: Irql | None = DISPATCH_LEVEL
@@ -71,8 +69,6 @@ class LockDdis:
         return lock, "ke", DISPATCH_LEVEL
 
     def _acquire(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         key, family, level = self._lock_key(event)
         held = cpu.lock(key)
         if held is not None:
@@ -86,8 +82,6 @@ class LockDdis:
         out.created.append(lock)
 
     def _release(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
         handle = as_int(event.arg("LockHandle"))  # type: ignore[attr-defined]
         if handle is not None:

@@ -52,6 +52,7 @@ from .pool import Block, PoolTable
 from .pool_ddis import PoolDdis
 from .sgl import MapRegisterWindow, Segment, SgList
 from .sgl_ddis import SglDdis
+from .status import is_success
 from .values import Value, as_int
 
 __all__ = ["DEFAULT_CPU", "Effects", "Machine", "MemoryConfig"]
@@ -65,6 +66,17 @@ ROUTINE_IRQL: dict[str, Irql] = {
                                         "HwStorStartIo", "HwStorBuildIo", "HwStorDpcRoutine", "HwStorTimer")},
     **{name: DIRQL for name in ("InterruptService", "HwStorInterrupt", "HwMSIInterruptRoutine", "SynchCritSection")},
 }
+# DDIs whose effect starts at `enter`: the routine they run already holds the list or channel.
+RUNS_AT_ENTER = frozenset(
+    {"BuildScatterGatherList", "BuildScatterGatherListEx", "GetScatterGatherList", "GetScatterGatherListEx",
+     "StorPortBuildScatterGatherList", "AllocateAdapterChannel", "AllocateAdapterChannelEx"}
+)
+# DDIs that return a status, whose effect a failure status cancels (the builds judge their own).
+RETURNS_STATUS = frozenset(
+    {"StorPortAllocatePool", "StorPortAllocateContiguousMemorySpecifyCacheNode", "StorPortAllocateDmaMemory",
+     "StorPortFreePool", "StorPortFreeContiguousMemorySpecifyCache", "StorPortFreeDmaMemory", "StorPortAllocateMdl",
+     "StorPortFreeMdl", "StorPortBuildMdlForNonPagedPool", "StorPortPutScatterGatherList"}
+)
 # DDIs that run a driver routine (a `callback` inside their `enter`) at DISPATCH_LEVEL.
 RUNS_ROUTINE_AT_DISPATCH = {
     "AllocateAdapterChannel", "AllocateAdapterChannelEx", "BuildScatterGatherList", "BuildScatterGatherListEx",
@@ -299,6 +311,11 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         if handler is None:
             if phase != "leave":
                 out.fact("unhandled", True)
+            return
+        if phase == "enter" and name not in RUNS_AT_ENTER:
+            return  # most DDIs take effect when they return: at the `leave`
+        if name in RETURNS_STATUS and result is not None and not is_success(result):
+            out.fact("failed", result)  # a call that failed does nothing
             return
         handler(event, cpu, out, result, phase)
 

@@ -43,8 +43,6 @@ class MdlDdis:
 
 
     def _mdl_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
         if name == "StorPortAllocateMdl":
             address = as_int(event.arg("Mdl"))  # type: ignore[attr-defined]
@@ -80,12 +78,7 @@ class MdlDdis:
         return None
 
     def _mdl_state(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
-        if name.startswith("StorPort") and not is_success(result):
-            out.fact("failed", result)
-            return
         address = self._mdl_arg(event)
         mdl = self.mdls.get(address) if address is not None else None
         if mdl is None:
@@ -113,12 +106,7 @@ class MdlDdis:
         return tuple(self.space.pfn(vpn) for vpn in range(first, last + 1))
 
     def _mdl_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
-        if name.startswith("StorPort") and not is_success(result):
-            out.fact("failed", result)
-            return
         address = self._mdl_arg(event) if name != "MmFreePagesFromMdl" else as_int(event.arg("MemoryDescriptorList"))  # type: ignore[attr-defined]
         out.fact("free-family", "storport" if name == "StorPortFreeMdl" else "pages" if name == "MmFreePagesFromMdl" else "io")
         mdl = self.mdls.get(address) if address is not None else None
@@ -143,8 +131,6 @@ class MdlDdis:
         out.released.append(freed)
 
     def _mdl_partial(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         source = self.mdls.get(as_int(event.arg("SourceMdl")) or -1)  # type: ignore[attr-defined]
         target = self.mdls.get(as_int(event.arg("TargetMdl")) or -1)  # type: ignore[attr-defined]
         if source is None or target is None:

@@ -52,8 +52,6 @@ class PoolDdis:
 
 
     def _pool_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         address = as_int(result)
         if not address:
             out.fact("failed", result)
@@ -80,8 +78,6 @@ class PoolDdis:
         return "nonpaged"
 
     def _storport_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         address = as_int(event.arg("BufferPointer"))  # type: ignore[attr-defined]
         if not is_success(result) or not address:
             out.fact("failed", result)
@@ -101,12 +97,7 @@ class PoolDdis:
         out.created.append(block)
 
     def _pool_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
-        if not is_success(result) and name.startswith("StorPort"):
-            out.fact("failed", result)
-            return
         address = as_int(event.arg("P") if name.startswith("ExFree") else  # type: ignore[attr-defined]
                          event.arg("BufferPointer") if name == "StorPortFreePool" else event.arg("BaseAddress"))  # type: ignore[attr-defined]
         family = {"StorPortFreePool": "storport", "MmFreeContiguousMemory": "contiguous"}.get(

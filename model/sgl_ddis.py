@@ -45,8 +45,6 @@ class SglDdis:
 
 
     def _calculate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
         pages = self.target.span_pages(current_va, length)
@@ -191,12 +189,7 @@ class SglDdis:
         self._unmap_list(sgl, copy_back=put is not None and not sgl.write_to_device)
 
     def _put(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         name = event.name  # type: ignore[attr-defined]
-        if name.startswith("StorPort") and result is not None and not is_success(result):
-            out.fact("failed", result)
-            return
         pointer = as_int(event.arg("ScatterGatherList" if name.startswith("StorPort") else "ScatterGather"))  # type: ignore[attr-defined]
         write = as_bool(event.arg("WriteToDevice"))  # type: ignore[attr-defined]
         if write is not None:
@@ -265,8 +258,6 @@ class SglDdis:
         self.channels[adapter] = event.location
 
     def _free_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         unflushed = tuple(key for key in self.transfers if key[0] == adapter)
         if unflushed:
@@ -274,8 +265,6 @@ class SglDdis:
         self.channels.pop(adapter, None)
 
     def _map_transfer(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
         current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
@@ -307,8 +296,6 @@ class SglDdis:
         out.created.append(segment)
 
     def _flush(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         key = (as_int(event.arg("DmaAdapter")) or 0, as_int(event.arg("MapRegisterBase")), as_int(event.arg("CurrentVa")) or 0)  # type: ignore[attr-defined]
         transfer = self.transfers.pop(key, None)
         if transfer is None:
@@ -324,8 +311,6 @@ class SglDdis:
         out.released.append(segment)
 
     def _free_map_registers(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "enter":
-            return
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
         unflushed = tuple(key for key in self.transfers if key[0] == adapter and key[1] == base)
