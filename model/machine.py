@@ -145,8 +145,10 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         config = self.memory_config
         self.ram = PhysicalMemory(config.size, page)
         self.bounce_memory = PhysicalMemory(1 << 32, page)
-        self.space = AddressSpace(self.ram, config.layout, config.seed)
-        self.window = MapRegisterWindow(page_size=page)
+        # Map registers live in a window of bus pages that no driver buffer's frame may use:
+        # the layout never hands its frames out, and the window skips frames a capture bound.
+        self.window = MapRegisterWindow(page_size=page, is_ram=lambda pfn: self.space.frame_in_use(pfn))
+        self.space = AddressSpace(self.ram, config.layout, config.seed, reserved=self.window.frames)
         self.bus = BusIndex(page)
         self._list_pages: dict[int, set[int]] = {}
         self._next_logical = 0x10000000  # common buffers without a captured logical address

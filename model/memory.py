@@ -99,8 +99,11 @@ def pattern(length: int, fill: int | None, data: bytes | None) -> bytes:
 class AddressSpace:
     """Virtual page -> physical page, bound by the capture or assigned by the layout."""
 
-    def __init__(self, memory: PhysicalMemory, layout: str = "fragmented", seed: int = 0) -> None:
+    def __init__(
+        self, memory: PhysicalMemory, layout: str = "fragmented", seed: int = 0, reserved: range = range(0)
+    ) -> None:
         self.memory = memory
+        self.reserved = reserved  # frames the layout never hands out (the map-register window)
         self.layout = layout
         self.page_size = memory.page_size
         self.shift = memory.shift
@@ -110,6 +113,10 @@ class AddressSpace:
         self._captured: set[int] = set()  # vpns whose pfn the capture fixed
         self._next_contiguous = 0x1000  # 16 MiB
         self._pages = max(memory.size >> self.shift, 1)
+
+    def frame_in_use(self, pfn: int) -> bool:
+        """Does some virtual page use physical page `pfn`?"""
+        return pfn in self._vpn_of
 
     def bound(self, vpn: int) -> int | None:
         return self._pfn_of.get(vpn)
@@ -150,7 +157,7 @@ class AddressSpace:
                 pfn = int(self._rng.integers(low, self._pages))
             else:
                 pfn = int(self._rng.integers(0x100, max(self._pages, 0x101)))
-            if pfn not in self._vpn_of:
+            if pfn not in self._vpn_of and pfn not in self.reserved:
                 break
         self._pfn_of[vpn] = pfn
         self._vpn_of[pfn] = vpn

@@ -107,10 +107,13 @@ class SgList:
 class MapRegisterWindow:
     """Bus pages the model hands out as map registers, in a low window every device reaches."""
 
-    def __init__(self, base: int = 0x7F000000, pages: int = 0x1000, page_size: int = 4096) -> None:
+    def __init__(
+        self, base: int = 0x7F000000, pages: int = 0x1000, page_size: int = 4096, is_ram: Callable[[int], bool] | None = None
+    ) -> None:
         self.base = base
         self.pages = pages
         self.page_size = page_size
+        self.is_ram = is_ram  # bus page -> is it a RAM frame a driver buffer uses? (never hand it out)
         self._used: set[int] = set()
         self._cursor = 0
 
@@ -121,13 +124,22 @@ class MapRegisterWindow:
             start = (self._cursor + attempt) % self.pages
             if start + count > self.pages:
                 continue
-            if all(start + i not in self._used for i in range(count)):
+            if all(start + i not in self._used and not self._ram(start + i) for i in range(count)):
                 self._used.update(range(start, start + count))
                 self._cursor = (start + count) % self.pages
                 return self.base + start * self.page_size
         start = self._cursor if self._cursor + count <= self.pages else 0
         self._cursor = (start + count) % self.pages
         return self.base + start * self.page_size
+
+    def _ram(self, index: int) -> bool:
+        return self.is_ram is not None and self.is_ram((self.base >> self.page_size.bit_length() - 1) + index)
+
+    @property
+    def frames(self) -> range:
+        """The physical frames the window covers."""
+        shift = self.page_size.bit_length() - 1
+        return range(self.base >> shift, (self.base >> shift) + self.pages)
 
     def reserve(self, bus: int, length: int) -> None:
         """Mark pages the capture's HAL chose as in use, where they fall in the window."""

@@ -81,8 +81,6 @@ class SglDdis:
                 self._release_bounce(build.segments)
                 out.fact("failed", result)
                 return
-        elif not build.status.endswith("SUCCESS"):
-            out.fact("status-differs", (build.status, None))
         buffer = as_int(event.arg("ScatterGatherBuffer"))  # type: ignore[attr-defined]
         if buffer is None:  # Get: the list's address arrives with AdapterListControl
             buffer = -self._ordinal - 1
@@ -167,10 +165,15 @@ class SglDdis:
         self._release_bounce(sgl.segments)
 
     def _release_bounce(self: Machine, segments: tuple[Segment, ...]) -> None:
+        """Free the map-register pages of bounced segments, and forget their bytes: exactly the
+        pages each segment's run of registers occupies, never a neighbour's."""
+        mask = self.target.page_size - 1
         for segment in segments:
             if segment.bounced:
                 self.window.release(segment.bus, segment.length)
-                self.bounce_memory.discard(segment.bus & ~(self.target.page_size - 1), segment.length + self.target.page_size)
+                first = segment.bus & ~mask
+                end = (segment.end + mask) & ~mask
+                self.bounce_memory.discard(first, end - first)
 
     def _bounce_pages(self: Machine, count: int) -> int:
         return self.window.allocate(count)
