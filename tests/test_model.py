@@ -459,3 +459,38 @@ def test_bundled_trace_replays_and_agrees_with_the_model(path):
     if path.name != "format-example.trace":
         assert machine.live_sgls() == () and machine.live_blocks() == () and machine.live_mdls() == ()
         assert not [e for e in effects if e.fact("irql-differs") or e.fact("routine-irql")]
+
+
+def test_v1_map_transfer_path_bounces_and_flushes():
+    machine, effects = replay(
+        """
+        cpu=0 irql=PASSIVE call IoGetDmaAdapter(PhysicalDeviceObject=0x1, DeviceDescription={Version=DEVICE_DESCRIPTION_VERSION1, Master=TRUE, ScatterGather=FALSE, Dma32BitAddresses=TRUE}, NumberOfMapRegisters=>4) -> 0xa0
+        cpu=0 irql=PASSIVE mdl 0xd0 va=0x10000 offset=0 bytes=0x2000 pfns=[0x200000, 0x300000]
+        cpu=0 irql=DISPATCH enter AllocateAdapterChannel(DmaAdapter=0xa0, DeviceObject=0x1, NumberOfMapRegisters=2, ExecutionRoutine=0x2, Context=0x3)
+        cpu=0 irql=DISPATCH callback AdapterControl(DeviceObject=0x1, Irp=NULL, MapRegisterBase=0x77, Context=0x3)
+        cpu=0 irql=DISPATCH call MapTransfer(DmaAdapter=0xa0, Mdl=0xd0, MapRegisterBase=0x77, CurrentVa=0x10000, Length=0x2000, WriteToDevice=FALSE) -> 0x7f100000
+        cpu=0 irql=DISPATCH done AdapterControl
+        cpu=0 irql=DISPATCH leave AllocateAdapterChannel -> STATUS_SUCCESS
+        cpu=0 irql=DISPATCH call AllocateAdapterChannel(DmaAdapter=0xa0, DeviceObject=0x1, NumberOfMapRegisters=2, ExecutionRoutine=0x2, Context=0x3) -> STATUS_SUCCESS
+        dma write 0x7f100000 0x2000 fill=0x66
+        cpu=0 irql=DISPATCH call FreeMapRegisters(DmaAdapter=0xa0, MapRegisterBase=0x77, NumberOfMapRegisters=2)
+        """
+    )
+    mapped = effects_of(effects, "call", "MapTransfer")[0].created[0]
+    assert mapped.bounced and mapped.length == 0x2000  # no scatter/gather: everything through map registers
+    assert effects_of(effects, "call", "AllocateAdapterChannel")[0].fact("channel-open").line == 3
+    (write,) = effects_of(effects, "dma")
+    assert [p.state for p in write.accesses] == ["live"]
+    assert machine.cpu_view(0x11000, 4) == b"\x00" * 4  # not flushed yet ...
+    assert effects[-1].fact("unflushed")  # ... when the map registers are freed
+    machine, effects = replay(
+        """
+        cpu=0 irql=DISPATCH call FlushAdapterBuffers(DmaAdapter=0xa0, Mdl=0xd0, MapRegisterBase=0x77, CurrentVa=0x10000, Length=0x2000, WriteToDevice=FALSE) -> TRUE
+        dma read 0x7f100000 0x10
+        cpu=0 irql=DISPATCH call FreeAdapterChannel(DmaAdapter=0xa0)
+        """,
+        machine,
+    )
+    assert machine.cpu_view(0x11000, 4) == b"\x66" * 4  # FlushAdapterBuffers copied the bounce data back
+    assert [p.state for p in effects[1].accesses] == ["retired"]
+    assert effects[2].fact("unflushed") is None and machine.channels == {}
