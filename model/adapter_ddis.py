@@ -36,7 +36,6 @@ class AdapterDdis:
         "FreeCommonBuffer": "_common_free",
     }
 
-
     def _get_adapter(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         address = as_int(result)
         if not address:

@@ -41,7 +41,6 @@ class LockDdis:
         "StorPortReleaseSpinLock": "_release",
     }
 
-
     def _raise_lower(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         if name == "KeRaiseIrqlToDpcLevel":

@@ -41,7 +41,6 @@ class MdlDdis:
         "IoBuildPartialMdl": "_mdl_partial",
     }
 
-
     def _mdl_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         if name == "StorPortAllocateMdl":

@@ -50,7 +50,6 @@ class PoolDdis:
         "StorPortFreeDmaMemory": "_pool_free",
     }
 
-
     def _pool_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         address = as_int(result)
         if not address:

@@ -43,7 +43,6 @@ class SglDdis:
         "FreeMapRegisters": "_free_map_registers",
     }
 
-
     def _calculate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]

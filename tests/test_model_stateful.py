@@ -43,22 +43,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
 
-from model.events import (
-    AdapterDirective,
-    Argument,
-    Call,
-    Callback,
-    Context,
-    DmaAccess,
-    Done,
-    Enter,
-    Leave,
-    MdlRecord,
-    MemAccess,
-    MemoryDirective,
-    SgElement,
-    SglRecord,
-)
+from model import events as ev
 from model.irql import DIRQL, DISPATCH_LEVEL, PASSIVE_LEVEL, Irql
 from model.location import SourceLocation
 from model.machine import Machine
@@ -99,8 +84,8 @@ PAGES = st.one_of(st.integers(0, 4), st.integers(5, 40))  # data block size in w
 TRUTH = st.booleans()
 
 
-def a(name: str, value, out: bool = False) -> Argument:
-    return Argument(name, value, out)
+def a(name: str, value, out: bool = False) -> ev.Argument:
+    return ev.Argument(name, value, out)
 
 
 def span_pages(va: int, length: int) -> int:
@@ -265,12 +250,12 @@ class DriverMachine(RuleBasedStateMachine):
 
     @initialize(layout=st.sampled_from(["high", "high", "contiguous", "fragmented"]), seed=st.integers(0, 3), data=st.data())
     def start(self, layout, seed, data):
-        self.machine.apply(MemoryDirective(location=HERE, layout=layout, seed=seed))
+        self.machine.apply(ev.MemoryDirective(location=HERE, layout=layout, seed=seed))
         self.adapters = self.setup_adapters(data)
 
     # --- emitting events ------------------------------------------------------------------
-    def context(self, cpu: int) -> Context:
-        return Context(cpu=cpu, irql=self.level.get(cpu, PASSIVE_LEVEL))
+    def context(self, cpu: int) -> ev.Context:
+        return ev.Context(cpu=cpu, irql=self.level.get(cpu, PASSIVE_LEVEL))
 
     def emit(self, event, allowed: dict[str, object] | set[str] = frozenset()):
         """Apply one event; a valid driver draws only observations (and the facts allowed here,
@@ -289,14 +274,14 @@ class DriverMachine(RuleBasedStateMachine):
     def enter_routine(self, cpu: int, kind: str) -> str | None:
         name = self.ROUTINES[kind]
         if name is not None:
-            self.emit(Callback(location=HERE, context=Context(cpu=cpu, irql=DISPATCH_LEVEL), name=name, arguments=(
+            self.emit(ev.Callback(location=HERE, context=ev.Context(cpu=cpu, irql=DISPATCH_LEVEL), name=name, arguments=(
                 a("Dpc", DPC), a("DeviceObject", DEVICE), a("Irp", NULL), a("Context", NULL))))
             self.level[cpu] = DISPATCH_LEVEL
         return name
 
     def leave_routine(self, cpu: int, name: str | None) -> None:
         if name is not None:
-            self.emit(Done(location=HERE, context=Context(cpu=cpu, irql=DISPATCH_LEVEL), name=name))
+            self.emit(ev.Done(location=HERE, context=ev.Context(cpu=cpu, irql=DISPATCH_LEVEL), name=name))
             self.level[cpu] = PASSIVE_LEVEL
 
     # --- pool -----------------------------------------------------------------------------
@@ -404,7 +389,7 @@ class DriverMachine(RuleBasedStateMachine):
                     frames[index] = self.fresh_frame(kind, previous)
                     self.used_frames.add(frames[index])
                 previous = frames[index]
-            effects = self.emit(MdlRecord(location=HERE, context=self.context(cpu), address=address, va=va, offset=va & MASK,
+            effects = self.emit(ev.MdlRecord(location=HERE, context=self.context(cpu), address=address, va=va, offset=va & MASK,
                                           byte_count=length, pfns=tuple(frames)))
             assert self.machine.mdl(address).pfns == tuple(frames)
         self.leave_routine(cpu, routine)
@@ -471,14 +456,14 @@ class DriverMachine(RuleBasedStateMachine):
         assert actual == expected, (actual, expected)
         self.check_bus(self.machine.live_sgls())  # the model's own map registers, before any `sgl` record moves them
         if form == "enter" and callback is not None:
-            self.emit(Callback(location=HERE, context=Context(cpu=cpu, irql=DISPATCH_LEVEL), name=callback, arguments=(
+            self.emit(ev.Callback(location=HERE, context=ev.Context(cpu=cpu, irql=DISPATCH_LEVEL), name=callback, arguments=(
                 a("DeviceObject", DEVICE), a("Irp", NULL), a("ScatterGather", sg.address), a("Context", LIST_CONTEXT))))
         if echo is not None:
             self.echo_list(cpu, sg.address, moved=echo == "moved")
         if form == "enter":
             if callback is not None:
-                self.emit(Done(location=HERE, context=Context(cpu=cpu, irql=DISPATCH_LEVEL), name=callback))
-            self.emit(Leave(location=HERE, context=self.context(cpu), name=first.name, result=Symbol(self.STATUS + "SUCCESS")))
+                self.emit(ev.Done(location=HERE, context=ev.Context(cpu=cpu, irql=DISPATCH_LEVEL), name=callback))
+            self.emit(ev.Leave(location=HERE, context=self.context(cpu), name=first.name, result=Symbol(self.STATUS + "SUCCESS")))
         self.leave_routine(cpu, routine)
         block = mdl.block
         offset = va - block.address
@@ -498,8 +483,8 @@ class DriverMachine(RuleBasedStateMachine):
                 in_page = segment.bus & MASK
                 bus = MOVED_WINDOW + self.moved_page * PAGE + in_page
                 self.moved_page += (in_page + segment.length + MASK) >> SHIFT
-            elements.append(SgElement(bus, segment.length))
-        self.emit(SglRecord(location=HERE, context=Context(cpu=cpu, irql=DISPATCH_LEVEL), address=buffer, elements=tuple(elements)))
+            elements.append(ev.SgElement(bus, segment.length))
+        self.emit(ev.SglRecord(location=HERE, context=ev.Context(cpu=cpu, irql=DISPATCH_LEVEL), address=buffer, elements=tuple(elements)))
         after = self.machine.sgl_at(buffer)
         assert after is not None and after.ordinal == sgl.ordinal
         assert [(s.bus, s.length, s.bounced, s.chunks) for s in after.segments] == [
@@ -553,7 +538,7 @@ class DriverMachine(RuleBasedStateMachine):
             # the `leave` with the failure status removes the list the `enter` made.
             effects = self.emit(first)
             assert effects.fact("status-differs") is None
-            leave = self.emit(Leave(location=HERE, context=self.context(cpu), name=first.name, result=Symbol(status)),
+            leave = self.emit(ev.Leave(location=HERE, context=self.context(cpu), name=first.name, result=Symbol(status)),
                               allowed={"failed": Symbol(status)})
             released = [s for s in leave.released if getattr(s, "buffer", None) == sg.address]
             assert len(released) == 1
@@ -633,7 +618,7 @@ class DriverMachine(RuleBasedStateMachine):
 
     def device_write(self, handle: ListH, cpu: int, sgl, index: int, start: int, length: int, fill, pattern) -> None:
         segment = sgl.segments[index]
-        effects = self.emit(DmaAccess(location=HERE, context=Context(cpu=cpu, irql=DIRQL), access="write",
+        effects = self.emit(ev.DmaAccess(location=HERE, context=ev.Context(cpu=cpu, irql=DIRQL), access="write",
                                       address=segment.bus + start, length=length, fill=fill, data=pattern))
         self.check_access(effects, sgl, index, segment.bus + start, length)
         written = payload(length, fill, pattern)
@@ -672,7 +657,7 @@ class DriverMachine(RuleBasedStateMachine):
         """The device reads an element: it must get the driver's bytes for a write list
         (from the map registers where the page bounced)."""
         sgl, index, segment, start, length = self.draw_element_range(data, handle)
-        effects = self.emit(DmaAccess(location=HERE, context=Context(cpu=cpu, irql=DIRQL), access="read",
+        effects = self.emit(ev.DmaAccess(location=HERE, context=ev.Context(cpu=cpu, irql=DIRQL), access="read",
                                       address=segment.bus + start, length=length))
         self.check_access(effects, sgl, index, segment.bus + start, length)
         if handle.write:
@@ -687,7 +672,7 @@ class DriverMachine(RuleBasedStateMachine):
         which block and which live list the range belongs to."""
         start = data.draw(st.integers(0, handle.length - 1), label="from")
         length = data.draw(st.integers(1, handle.length - start), label="bytes")
-        effects = self.emit(MemAccess(location=HERE, context=self.context(cpu), access="read",
+        effects = self.emit(ev.MemAccess(location=HERE, context=self.context(cpu), access="read",
                                       address=handle.current_va + start, length=length))
         assert effects.fact("pool-block").address == handle.mdl.block.address
         assert [s.ordinal for s in effects.fact("live-lists")] == [handle.ordinal]
@@ -697,7 +682,7 @@ class DriverMachine(RuleBasedStateMachine):
         """The driver reads a buffer no list maps."""
         start = data.draw(st.integers(0, mdl.length - 1), label="from")
         length = data.draw(st.integers(1, mdl.length - start), label="bytes")
-        effects = self.emit(MemAccess(location=HERE, context=self.context(cpu), access="read", address=mdl.va + start, length=length))
+        effects = self.emit(ev.MemAccess(location=HERE, context=self.context(cpu), access="read", address=mdl.va + start, length=length))
         assert effects.fact("pool-block").address == mdl.block.address
         assert effects.fact("live-lists") is None
 
@@ -838,7 +823,7 @@ class WdmMachine(DriverMachine):
             description = Struct((
                 ("Version", Symbol("DEVICE_DESCRIPTION_VERSION2")), ("Master", True), ("ScatterGather", True),
                 ("Dma32BitAddresses", not dma64), ("Dma64BitAddresses", dma64), ("MaximumLength", 0x20000)))
-            effects = self.emit(Call(location=HERE, context=self.context(0), name="IoGetDmaAdapter", arguments=(
+            effects = self.emit(ev.Call(location=HERE, context=self.context(0), name="IoGetDmaAdapter", arguments=(
                 a("PhysicalDeviceObject", PDO), a("DeviceDescription", description),
                 a("NumberOfMapRegisters", adapter.budget, out=True)), result=adapter.address))
             made = effects.created[0]
@@ -846,22 +831,22 @@ class WdmMachine(DriverMachine):
         return adapters
 
     def allocate_event(self, size, address):
-        return Call(location=HERE, name="ExAllocatePool2", arguments=(
+        return ev.Call(location=HERE, name="ExAllocatePool2", arguments=(
             a("Flags", Symbol("POOL_FLAG_NON_PAGED")), a("NumberOfBytes", size), a("Tag", TAG)), result=address)
 
     def free_event(self, block):
-        return Call(location=HERE, name="ExFreePoolWithTag", arguments=(a("P", block.address), a("Tag", TAG)))
+        return ev.Call(location=HERE, name="ExFreePoolWithTag", arguments=(a("P", block.address), a("Tag", TAG)))
 
     def mdl_events(self, address, va, length):
         return [
-            Call(location=HERE, name="IoAllocateMdl", arguments=(
+            ev.Call(location=HERE, name="IoAllocateMdl", arguments=(
                 a("VirtualAddress", va), a("Length", length), a("SecondaryBuffer", False), a("ChargeQuota", False),
                 a("Irp", NULL)), result=address),
-            Call(location=HERE, name="MmBuildMdlForNonPagedPool", arguments=(a("MemoryDescriptorList", address),)),
+            ev.Call(location=HERE, name="MmBuildMdlForNonPagedPool", arguments=(a("MemoryDescriptorList", address),)),
         ]
 
     def mdl_free_event(self, mdl):
-        return Call(location=HERE, name="IoFreeMdl", arguments=(a("Mdl", mdl.address),))
+        return ev.Call(location=HERE, name="IoFreeMdl", arguments=(a("Mdl", mdl.address),))
 
     def build_events(self, adapter, mdl, va, length, write, buffer, buffer_length, form, result):
         arguments = (
@@ -869,11 +854,11 @@ class WdmMachine(DriverMachine):
             a("Length", length), a("ExecutionRoutine", EXECUTION_ROUTINE), a("Context", LIST_CONTEXT),
             a("WriteToDevice", write), a("ScatterGatherBuffer", buffer), a("ScatterGatherLength", buffer_length))
         if form == "enter":
-            return Enter(location=HERE, name="BuildScatterGatherList", arguments=arguments), "AdapterListControl"
-        return Call(location=HERE, name="BuildScatterGatherList", arguments=arguments, result=Symbol(result)), None
+            return ev.Enter(location=HERE, name="BuildScatterGatherList", arguments=arguments), "AdapterListControl"
+        return ev.Call(location=HERE, name="BuildScatterGatherList", arguments=arguments, result=Symbol(result)), None
 
     def put_event(self, adapter, buffer, write):
-        return Call(location=HERE, name="PutScatterGatherList", arguments=(
+        return ev.Call(location=HERE, name="PutScatterGatherList", arguments=(
             a("DmaAdapter", adapter.address), a("ScatterGather", buffer), a("WriteToDevice", write)))
 
 
@@ -886,30 +871,30 @@ class StorPortMachine(DriverMachine):
     def setup_adapters(self, data) -> list[AdapterH]:
         dma64 = data.draw(TRUTH, label="dma64")
         budget = data.draw(st.sampled_from([4, 8, 17, 33]), label="map registers")
-        self.machine.apply(AdapterDirective(location=HERE, kind="storport", dma64=dma64, scatter_gather=True,
+        self.machine.apply(ev.AdapterDirective(location=HERE, kind="storport", dma64=dma64, scatter_gather=True,
                                             maximum_length=0x20000, map_registers=budget))
         return [AdapterH("storport 64-bit" if dma64 else "storport 32-bit", None, LIMIT_64 if dma64 else LIMIT_32, budget)]
 
     def allocate_event(self, size, address):
-        return Call(location=HERE, name="StorPortAllocatePool", arguments=(
+        return ev.Call(location=HERE, name="StorPortAllocatePool", arguments=(
             a("HwDeviceExtension", HW_EXTENSION), a("NumberOfBytes", size), a("Tag", TAG), a("BufferPointer", address, out=True)),
             result=Symbol("STOR_STATUS_SUCCESS"))
 
     def free_event(self, block):
-        return Call(location=HERE, name="StorPortFreePool", arguments=(
+        return ev.Call(location=HERE, name="StorPortFreePool", arguments=(
             a("HwDeviceExtension", HW_EXTENSION), a("BufferPointer", block.address)), result=Symbol("STOR_STATUS_SUCCESS"))
 
     def mdl_events(self, address, va, length):
         return [
-            Call(location=HERE, name="StorPortAllocateMdl", arguments=(
+            ev.Call(location=HERE, name="StorPortAllocateMdl", arguments=(
                 a("HwDeviceExtension", HW_EXTENSION), a("BufferPointer", va), a("NumberOfBytes", length),
                 a("Mdl", address, out=True)), result=Symbol("STOR_STATUS_SUCCESS")),
-            Call(location=HERE, name="StorPortBuildMdlForNonPagedPool", arguments=(
+            ev.Call(location=HERE, name="StorPortBuildMdlForNonPagedPool", arguments=(
                 a("HwDeviceExtension", HW_EXTENSION), a("Mdl", address)), result=Symbol("STOR_STATUS_SUCCESS")),
         ]
 
     def mdl_free_event(self, mdl):
-        return Call(location=HERE, name="StorPortFreeMdl", arguments=(
+        return ev.Call(location=HERE, name="StorPortFreeMdl", arguments=(
             a("HwDeviceExtension", HW_EXTENSION), a("Mdl", mdl.address)), result=Symbol("STOR_STATUS_SUCCESS"))
 
     def build_events(self, adapter, mdl, va, length, write, buffer, buffer_length, form, result):
@@ -918,11 +903,11 @@ class StorPortMachine(DriverMachine):
             a("ExecutionRoutine", EXECUTION_ROUTINE), a("Context", LIST_CONTEXT), a("WriteToDevice", write),
             a("ScatterGatherBuffer", buffer), a("ScatterGatherBufferLength", buffer_length))
         if form == "enter":
-            return Enter(location=HERE, name="StorPortBuildScatterGatherList", arguments=arguments), "HwDmaStarted"
-        return Call(location=HERE, name="StorPortBuildScatterGatherList", arguments=arguments, result=Symbol(result)), None
+            return ev.Enter(location=HERE, name="StorPortBuildScatterGatherList", arguments=arguments), "HwDmaStarted"
+        return ev.Call(location=HERE, name="StorPortBuildScatterGatherList", arguments=arguments, result=Symbol(result)), None
 
     def put_event(self, adapter, buffer, write):
-        return Call(location=HERE, name="StorPortPutScatterGatherList", arguments=(
+        return ev.Call(location=HERE, name="StorPortPutScatterGatherList", arguments=(
             a("HwDeviceExtension", HW_EXTENSION), a("ScatterGatherList", buffer), a("WriteToDevice", write)),
             result=Symbol("STOR_STATUS_SUCCESS"))
 
@@ -938,7 +923,7 @@ TestStorPortMiniport.settings = STATEFUL
 
 # --- regressions: model bugs these machines found -------------------------------------------
 
-ADAPTER_32_CALL = Call(location=HERE, context=Context(cpu=0, irql=PASSIVE_LEVEL), name="IoGetDmaAdapter", arguments=(
+ADAPTER_32_CALL = ev.Call(location=HERE, context=ev.Context(cpu=0, irql=PASSIVE_LEVEL), name="IoGetDmaAdapter", arguments=(
     a("PhysicalDeviceObject", PDO),
     a("DeviceDescription", Struct((("Version", Symbol("DEVICE_DESCRIPTION_VERSION2")), ("Master", True), ("ScatterGather", True),
                                    ("Dma32BitAddresses", True), ("Dma64BitAddresses", False), ("MaximumLength", 0x20000)))),
@@ -948,16 +933,16 @@ ADAPTER_32_CALL = Call(location=HERE, context=Context(cpu=0, irql=PASSIVE_LEVEL)
 def _one_page_list(machine: Machine, index: int, frame: int, write: bool = False):
     """A page of pool at frame `frame`, its MDL, and a one-page list built on the 32-bit adapter."""
     va, mdl, buffer = 0xFFFFB00000010000 + index * 0x10000, 0xFFFFE00000300000 + index * 0x100, 0xFFFFB00020000000 + index * 0x100
-    passive, dispatch = Context(cpu=0, irql=PASSIVE_LEVEL), Context(cpu=0, irql=DISPATCH_LEVEL)
+    passive, dispatch = ev.Context(cpu=0, irql=PASSIVE_LEVEL), ev.Context(cpu=0, irql=DISPATCH_LEVEL)
     for event in (
-        Call(location=HERE, context=passive, name="ExAllocatePool2", arguments=(
+        ev.Call(location=HERE, context=passive, name="ExAllocatePool2", arguments=(
             a("Flags", Symbol("POOL_FLAG_NON_PAGED")), a("NumberOfBytes", PAGE), a("Tag", TAG)), result=va),
-        Call(location=HERE, context=passive, name="IoAllocateMdl", arguments=(
+        ev.Call(location=HERE, context=passive, name="IoAllocateMdl", arguments=(
             a("VirtualAddress", va), a("Length", PAGE), a("SecondaryBuffer", False), a("ChargeQuota", False), a("Irp", NULL)),
             result=mdl),
-        Call(location=HERE, context=passive, name="MmBuildMdlForNonPagedPool", arguments=(a("MemoryDescriptorList", mdl),)),
-        MdlRecord(location=HERE, context=passive, address=mdl, va=va, offset=0, byte_count=PAGE, pfns=(frame,)),
-        Call(location=HERE, context=dispatch, name="BuildScatterGatherList", arguments=(
+        ev.Call(location=HERE, context=passive, name="MmBuildMdlForNonPagedPool", arguments=(a("MemoryDescriptorList", mdl),)),
+        ev.MdlRecord(location=HERE, context=passive, address=mdl, va=va, offset=0, byte_count=PAGE, pfns=(frame,)),
+        ev.Call(location=HERE, context=dispatch, name="BuildScatterGatherList", arguments=(
             a("DmaAdapter", ADAPTER_32), a("DeviceObject", DEVICE), a("Mdl", mdl), a("CurrentVa", va), a("Length", PAGE),
             a("ExecutionRoutine", EXECUTION_ROUTINE), a("Context", LIST_CONTEXT), a("WriteToDevice", write),
             a("ScatterGatherBuffer", buffer), a("ScatterGatherLength", sgl_bytes(1))), result=Symbol("STATUS_SUCCESS")),
@@ -966,8 +951,8 @@ def _one_page_list(machine: Machine, index: int, frame: int, write: bool = False
     return machine.sgl_at(buffer)
 
 
-def _put(buffer: int, write: bool = False) -> Call:
-    return Call(location=HERE, context=Context(cpu=0, irql=DISPATCH_LEVEL), name="PutScatterGatherList", arguments=(
+def _put(buffer: int, write: bool = False) -> ev.Call:
+    return ev.Call(location=HERE, context=ev.Context(cpu=0, irql=DISPATCH_LEVEL), name="PutScatterGatherList", arguments=(
         a("DmaAdapter", ADAPTER_32), a("ScatterGather", buffer), a("WriteToDevice", write)))
 
 
@@ -986,7 +971,7 @@ def test_put_keeps_the_next_lists_map_register_data():
     machine, first, second = _two_bounced_lists()
     assert first.segments[0].bounced and second.segments[0].bounced
     assert second.segments[0].bus == first.segments[0].end  # neighbours in the map-register window
-    machine.apply(DmaAccess(location=HERE, access="write", address=second.segments[0].bus, length=PAGE, fill=0xCD))
+    machine.apply(ev.DmaAccess(location=HERE, access="write", address=second.segments[0].bus, length=PAGE, fill=0xCD))
     assert machine.device_view(second.current_va, PAGE) == b"\xcd" * PAGE
     machine.apply(_put(first.buffer))
     assert machine.device_view(second.current_va, PAGE) == b"\xcd" * PAGE
@@ -1003,7 +988,7 @@ def test_map_register_window_does_not_alias_ram():
     direct = _one_page_list(machine, 0, WINDOW[0] >> SHIFT)
     bounced = _one_page_list(machine, 1, 0x200001)
     assert not direct.segments[0].bounced and bounced.segments[0].bounced
-    effects = machine.apply(DmaAccess(location=HERE, access="write", address=direct.segments[0].bus, length=0x10, fill=0xAB))
+    effects = machine.apply(ev.DmaAccess(location=HERE, access="write", address=direct.segments[0].bus, length=0x10, fill=0xAB))
     assert [p.entry.key for p in effects.accesses] == [direct.ordinal]
     machine.apply(_put(direct.buffer))
     assert machine.cpu_view(direct.current_va, 0x10) == b"\xab" * 0x10
