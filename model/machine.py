@@ -425,6 +425,10 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
         return transfer[1] if transfer is not None else None
 
+    def va_of_physical(self, address: int) -> int | None:
+        """The driver's virtual address behind a physical (direct bus) address, if known."""
+        return self.space.virtual(address)
+
     def block_at(self, va: int) -> Block | None:
         """The live pool block holding `va`."""
         return self.pool.containing(va)

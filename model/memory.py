@@ -163,6 +163,11 @@ class AddressSpace:
         self._vpn_of[pfn] = vpn
         return pfn
 
+    def virtual(self, physical: int) -> int | None:
+        """The virtual address that maps a physical address, if any page maps it."""
+        vpn = self._vpn_of.get(physical >> self.shift)
+        return None if vpn is None else (vpn << self.shift) | (physical & (self.page_size - 1))
+
     def physical(self, va: int) -> int:
         return (self.pfn(va >> self.shift) << self.shift) | (va & (self.page_size - 1))
 

@@ -57,15 +57,14 @@ class SglDdis:
             return
         mdl_address = as_int(event.arg("Mdl")) or 0  # type: ignore[attr-defined]
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
-        chain = None
         current_va = as_int(event.arg("CurrentVa"))  # type: ignore[attr-defined]
         if current_va is None:  # the Ex routines give an offset into the MDL instead
             first = self.mdls.get(mdl_address)
             current_va = (first.va if first is not None else 0) + (as_int(event.arg("Offset")) or 0)  # type: ignore[attr-defined]
         chain = self._chain(mdl_address, out, current_va, length)
-        if not any(m.resident for m in chain if m.family != "assumed"):
-            if chain[0].family != "assumed":
-                out.fact("mdl-not-resident", chain[0])
+        not_resident = [m for m in chain if m.family != "assumed" and not m.resident]
+        if not_resident:
+            out.fact("mdl-not-resident", not_resident[0])
         adapter = self._adapter_for(event, storport)
         buffer_length = as_int(event.arg("ScatterGatherBufferLength" if storport else "ScatterGatherLength"))  # type: ignore[attr-defined]
         write = bool(as_bool(event.arg("WriteToDevice")))  # type: ignore[attr-defined]

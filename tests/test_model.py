@@ -494,3 +494,36 @@ def test_v1_map_transfer_path_bounces_and_flushes():
     assert machine.cpu_view(0x11000, 4) == b"\x66" * 4  # FlushAdapterBuffers copied the bounce data back
     assert [p.state for p in effects[1].accesses] == ["retired"]
     assert effects[2].fact("unflushed") is None and machine.channels == {}
+
+
+def test_build_from_an_mdl_chain_with_a_page_that_is_not_resident():
+    machine, effects = replay(
+        """
+        call IoAllocateMdl(VirtualAddress=0x10000, Length=0x1000, SecondaryBuffer=FALSE, ChargeQuota=FALSE, Irp=NULL) -> 0xd0
+        call MmBuildMdlForNonPagedPool(MemoryDescriptorList=0xd0)
+        call IoAllocateMdl(VirtualAddress=0x20000, Length=0x1000, SecondaryBuffer=TRUE, ChargeQuota=FALSE, Irp=NULL) -> 0xd1
+        mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100] next=0xd1
+        mdl 0xd1 va=0x20000 offset=0 bytes=0x1000 pfns=[0x101]
+        irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x2000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100)
+        call MmProbeAndLockPages(MemoryDescriptorList=0xd1, AccessMode=KernelMode, Operation=IoWriteAccess)
+        irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x2000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xc000, ScatterGatherLength=0x100)
+        """
+    )
+    assert effects[5].fact("mdl-not-resident").address == 0xD1  # the second MDL of the chain was never locked
+    assert effects[5].fact("build").elements == (SgElement(0x100000, 0x2000),)
+    assert effects[7].fact("mdl-not-resident") is None
+
+
+def test_a_device_address_leads_back_to_the_pool_block():
+    machine, effects = replay(
+        """
+        call ExAllocatePool2(Flags=POOL_FLAG_NON_PAGED, NumberOfBytes=0x1000, Tag=0x41414141) -> 0x10000
+        mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x345]
+        call ExFreePool(P=0x10000)
+        dma write 0x345010 0x10 fill=0x1
+        """
+    )
+    (piece,) = effects[-1].accesses
+    va = machine.va_of_physical(piece.start)
+    assert va == 0x10010 and machine.pool.freed_containing(va).freed_at.line == 3
+    assert machine.va_of_physical(0x999000) is None
