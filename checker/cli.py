@@ -18,13 +18,16 @@ from typing import TextIO
 
 from . import __version__
 from .discover import discover
-from .errors import DmalintError, InputError, TraceSyntaxError, UsageError
+from .errors import DmalintError, InputError, RuleFileError, TraceSyntaxError, UsageError
+from .explain import explain, list_rules
 from .findings import Severity
 from .reader import Diagnostic, TraceSource
 from .reporters import FORMATS
 from .reporters.diagnostics import format_syntax_error
-from .rulebook import builtin_rulebook
+from .resources import rules_dir
+from .rulebook import builtin_rulebook, rule_files, validate_rule_directories
 from .run import RunOptions, RunResult, check_sources
+from .selection import Selection
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILED", "EXIT_FINDINGS", "main"]
 
@@ -55,7 +58,21 @@ def _build_parser() -> argparse.ArgumentParser:
     stop = check.add_mutually_exclusive_group()
     stop.add_argument("--max-errors", type=_positive, metavar="N", help="stop after N unparsed lines in the whole run")
     stop.add_argument("--stop-on-first-error", action="store_true", help="stop at the first unparsed line")
+    check.add_argument("--select", metavar="CODES", help="report only these rules: codes, names or families, comma-separated (SGL,POOL001)")
+    check.add_argument("--ignore", metavar="CODES", help="do not report these rules (TRACE001 cannot be ignored)")
     check.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    rules = commands.add_parser("rules", help="list the rules, or validate rule files",
+                                description="List the rules (default), or validate the rule files of DIR (default: the built-in rules).")
+    rules.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
+    rules.add_argument("directory", nargs="?", metavar="DIR", help="for validate: a directory of <family>/<name>.yaml rule files")
+    rules.add_argument("--format", choices=("text", "json"), default="text", help="for list: the output format")
+    rules.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    explain = commands.add_parser("explain", help="show a rule's documentation", description="Show a rule's documentation.")
+    explain.add_argument("rule", metavar="CODE|NAME")
+    explain.add_argument("--no-color", action="store_true", help="plain text")
+    explain.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -77,7 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_FAILED
     try:
+        if args.command == "rules":
+            return _rules(args)
+        if args.command == "explain":
+            color = not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+            explain(builtin_rulebook(), args.rule, sys.stdout, color)
+            return EXIT_CLEAN
         return _check(args)
+    except RuleFileError as error:
+        print(str(error), file=sys.stderr)
+        print(f"dmalint: {len(error.problems)} problem(s) in rule files", file=sys.stderr)
+        return EXIT_FAILED
     except DmalintError as error:
         print(f"dmalint: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -100,6 +127,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _rules(args: argparse.Namespace) -> int:
+    if args.action == "validate":
+        directory = Path(args.directory) if args.directory else rules_dir()
+        problems = validate_rule_directories(directory)
+        for problem in problems:
+            print(problem)
+        count = len(rule_files(directory)) if directory.is_dir() else 0
+        print(f"{count} rule file(s) in {directory}: {len(problems)} problem(s)")
+        return EXIT_FINDINGS if problems else EXIT_CLEAN
+    if args.directory:
+        raise UsageError("dmalint rules list takes no directory")
+    list_rules(builtin_rulebook(), sys.stdout, args.format)
+    return EXIT_CLEAN
+
+
 def _check(args: argparse.Namespace) -> int:
     sources = discover(args.paths)
     output = Path(args.output) if args.output else None
@@ -107,9 +149,11 @@ def _check(args: argparse.Namespace) -> int:
         _refuse_to_overwrite_inputs(output, sources)
     if sum(1 for s in sources if isinstance(s, TraceSource) and s.path is None) > 1:
         raise UsageError("standard input ('-') can be given only once")
-    options = RunOptions(max_errors=1 if args.stop_on_first_error else args.max_errors)
+    rulebook = builtin_rulebook()
+    selection = Selection.build(rulebook, args.select, args.ignore)
+    options = RunOptions(max_errors=1 if args.stop_on_first_error else args.max_errors, selection=selection.codes)
     listener = _Listener(sys.stderr, quiet=args.quiet)
-    result = check_sources(sources, builtin_rulebook(), options, listener)
+    result = check_sources(sources, rulebook, options, listener)
 
     color = output is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     buffer = io.StringIO()

@@ -16,6 +16,7 @@ __all__ = [
     "NoTracesError",
     "NotUtf8Error",
     "ResourceError",
+    "RuleFileError",
     "TraceNotFoundError",
     "TraceSyntaxError",
     "UnsupportedVersionError",
@@ -45,6 +46,17 @@ class UsageError(DmalintError):
 
 class ResourceError(DmalintError):
     """A file dmalint ships (grammar, DDI table, rules) is missing or broken."""
+
+
+class RuleFileError(DmalintError):
+    """Rule files that do not validate: `problems` lists every one, each at file:line:col."""
+
+    def __init__(self, problems: list) -> None:
+        super().__init__(f"{len(problems)} problem(s) in rule files")
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
 
 
 class InputError(DmalintError):

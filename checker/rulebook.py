@@ -10,11 +10,12 @@ from typing import Any
 
 import yaml
 
-from .errors import ResourceError
+from .errors import ResourceError, RuleFileError
 from .findings import Severity
 from .resources import rules_dir
+from .rule_schema import RuleProblem, validate_rule_file
 
-__all__ = ["Rule", "Rulebook", "builtin_rulebook"]
+__all__ = ["Rule", "Rulebook", "builtin_rulebook", "rule_files", "validate_rule_directories"]
 
 _REQUIRED = ("code", "name", "severity", "summary", "message")
 
@@ -51,18 +52,45 @@ class Rulebook:
     def __len__(self) -> int:
         return len(self.rules)
 
-    @classmethod
-    def load(cls, directory: Path) -> Rulebook:
-        rules: list[Rule] = []
-        for path in sorted(directory.glob("*/*.yaml")):
-            rules.append(_load_rule(path))
-        seen: dict[str, Path] = {}
-        for rule in rules:
-            if rule.code in seen:
-                raise ResourceError(f"{rule.path}: code {rule.code} is already used by {seen[rule.code]}")
-            seen[rule.code] = rule.path
-        return cls(rules)
+    def get(self, key: str) -> Rule | None:
+        """A rule by code (`SGL002`) or name (`sgl-double-put`)."""
+        rule = self.rules.get(key.upper())
+        return rule or next((r for r in self.rules.values() if r.name == key.lower()), None)
 
+    @classmethod
+    def load(cls, *directories: Path) -> Rulebook:
+        """Every rule file of the directories (`<family>/<name>.yaml`), validated first: all the
+        problems of all files are raised together, each at its file, line and column."""
+        problems = validate_rule_directories(*directories)
+        if problems:
+            raise RuleFileError(problems)
+        return cls([_load_rule(path) for directory in directories for path in rule_files(directory)])
+
+
+def rule_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*/*.yaml"))
+
+
+def validate_rule_directories(*directories: Path) -> list[RuleProblem]:
+    """The problems of every rule file, and codes or names used twice (naming both files)."""
+    problems: list[RuleProblem] = []
+    codes: dict[str, Path] = {}
+    names: dict[str, Path] = {}
+    for directory in directories:
+        if not directory.is_dir():
+            problems.append(RuleProblem(str(directory), 1, 1, "not a directory of rules"))
+            continue
+        for path in rule_files(directory):
+            found = validate_rule_file(path)
+            problems.extend(found)
+            if found:
+                continue
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            for key, seen, what in ((data["code"], codes, "code"), (data["name"], names, "name")):
+                if key in seen:
+                    problems.append(RuleProblem(str(path), 1, 1, f"{what} {key} is already used by {seen[key]}"))
+                seen[key] = path
+    return problems
 
 def _load_rule(path: Path) -> Rule:
     try:

@@ -21,6 +21,7 @@ class RunOptions:
     """How far to go: stop after `max_errors` unparsed lines in the whole run (None: never)."""
 
     max_errors: int | None = None
+    selection: frozenset[str] | None = None  # codes to report; None: every rule
 
 
 @dataclass(slots=True)
@@ -73,7 +74,8 @@ def check_sources(
 ) -> RunResult:
     """Check each source in turn. `listener` hears each syntax error, warning and input
     error as it happens, so a terminal can show them while a long trace is still read."""
-    result = RunResult(rules=len(rulebook))
+    result = RunResult(rules=len(rulebook) if options.selection is None else len(options.selection))
+    keep = (lambda finding: True) if options.selection is None else (lambda finding: finding.code in options.selection)
     errors_left = options.max_errors
     for source in sources:
         if isinstance(source, InputError):
@@ -107,9 +109,9 @@ def check_sources(
                 else:
                     if isinstance(item, Event):
                         file_result.events += 1
-                    file_result.findings.extend(check.feed(item))
+                    file_result.findings.extend(f for f in check.feed(item) if keep(f))
             else:
-                file_result.findings.extend(check.finish())
+                file_result.findings.extend(f for f in check.finish() if keep(f))
         except InputError as error:
             file_result.error = error
             if listener:

@@ -1,0 +1,141 @@
+"""Validating rule files against `rules/schema.json`, with every error at its file, line and column.
+
+jsonschema reports a path into the loaded data; PyYAML's node tree keeps where each node
+stands in the file. Walking the path through the nodes gives the line and column of the
+offending value (or key, for a key that is not allowed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from .errors import ResourceError
+from .resources import rules_dir
+
+__all__ = ["RuleProblem", "rule_schema", "validate_rule_file", "validate_rule_text"]
+
+_ANNOTATION = re.compile(r"#\s*(ruleid|ok|todoruleid|todook):\s*([a-z0-9-]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleProblem:
+    """One thing wrong with a rule file, where it stands."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: error: {self.message}"
+
+
+@cache
+def rule_schema() -> dict:
+    path = rules_dir() / "schema.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ResourceError(f"cannot read the rule schema {path}: {error}") from None
+
+
+def _node_at(node: yaml.Node, path: list) -> tuple[yaml.Node, bool]:
+    """The node a data path leads to (and whether the whole path was found)."""
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((value for name, value in node.value if name.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            match = node.value[key]
+        else:
+            match = None
+        if match is None:
+            return node, False
+        node = match
+    return node, True
+
+
+def _key_node(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((name for name, _ in node.value if name.value == key), None)
+    return None
+
+
+def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[RuleProblem]:
+    """Every problem of one rule file's text, sorted by position."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = getattr(error, "problem", None) or str(error)
+        return [RuleProblem(path, line, column, f"not valid YAML: {problem}")]
+    if root is None or not isinstance(data, dict):
+        return [RuleProblem(path, 1, 1, "a rule file holds a mapping of fields (code, name, severity, ...)")]
+    problems: list[RuleProblem] = []
+    schema = rule_schema()
+    for error in Draft202012Validator(schema).iter_errors(data):
+        node, _ = _node_at(root, list(error.absolute_path))
+        message = error.message
+        if error.validator == "additionalProperties":
+            allowed = set(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - allowed):
+                key_node = _key_node(node, key) or node
+                known = ", ".join(sorted(allowed))
+                problems.append(RuleProblem(path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                            f"unknown field '{key}' (rule files have: {known})"))
+            continue
+        where = "/".join(str(part) for part in error.absolute_path)
+        if where:
+            message = f"{where}: {message}"
+        problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1, message))
+    if stem is not None and isinstance(data.get("name"), str) and data["name"] != stem:
+        node, _ = _node_at(root, ["name"])
+        problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                    f"the rule's name '{data['name']}' differs from its file name '{stem}'"))
+    problems.extend(_fixture_problems(root, data, path))
+    return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
+
+
+def _fixture_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProblem]:
+    """Fixtures annotate only this rule, and between them have a ruleid and an ok case."""
+    tests = data.get("tests")
+    name = data.get("name")
+    if not isinstance(tests, list) or not isinstance(name, str):
+        return []
+    problems = []
+    kinds: set[str] = set()
+    for index, fixture in enumerate(tests):
+        if not isinstance(fixture, str):
+            continue
+        node, _ = _node_at(root, ["tests", index])
+        for number, line in enumerate(fixture.splitlines()):
+            match = _ANNOTATION.search(line)
+            if match is None:
+                continue
+            kinds.add(match.group(1))
+            if match.group(2) != name:
+                # a block scalar's text starts on the line after its indicator
+                problems.append(RuleProblem(path, node.start_mark.line + 2 + number, 1,
+                                            f"fixture annotates '{match.group(2)}', not this rule '{name}'"))
+    missing = [kind for kind in ("ruleid", "ok") if kind not in kinds]
+    if missing:
+        node, _ = _node_at(root, ["tests"])
+        problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                    f"the fixtures need at least one '# {missing[0]}: {name}' case"))
+    return problems
+
+
+def validate_rule_file(path: Path) -> list[RuleProblem]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return [RuleProblem(str(path), 1, 1, f"cannot read the rule file: {error}")]
+    return validate_rule_text(text, str(path), path.stem)
