@@ -25,7 +25,7 @@ from .reader import Diagnostic, TraceSource
 from .reporters import FORMATS
 from .reporters.diagnostics import format_syntax_error
 from .resources import rules_dir
-from .rulebook import builtin_rulebook, rule_files, validate_rule_directories
+from .rulebook import Rulebook, builtin_rulebook, rule_files, validate_rule_directories
 from .run import RunOptions, RunResult, check_sources
 from .selection import Selection
 
@@ -58,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     stop = check.add_mutually_exclusive_group()
     stop.add_argument("--max-errors", type=_positive, metavar="N", help="stop after N unparsed lines in the whole run")
     stop.add_argument("--stop-on-first-error", action="store_true", help="stop at the first unparsed line")
+    check.add_argument("--rules", action="append", metavar="DIR", default=[], help="also load the rule files of DIR (repeatable)")
     check.add_argument("--select", metavar="CODES", help="report only these rules: codes, names or families, comma-separated (SGL,POOL001)")
     check.add_argument("--ignore", metavar="CODES", help="do not report these rules (TRACE001 cannot be ignored)")
     check.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -67,11 +68,13 @@ def _build_parser() -> argparse.ArgumentParser:
     rules.add_argument("action", nargs="?", choices=("list", "validate"), default="list")
     rules.add_argument("directory", nargs="?", metavar="DIR", help="for validate: a directory of <family>/<name>.yaml rule files")
     rules.add_argument("--format", choices=("text", "json"), default="text", help="for list: the output format")
+    rules.add_argument("--rules", action="append", metavar="DIR", default=[], help="for list: also the rule files of DIR")
     rules.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     explain = commands.add_parser("explain", help="show a rule's documentation", description="Show a rule's documentation.")
     explain.add_argument("rule", metavar="CODE|NAME")
     explain.add_argument("--no-color", action="store_true", help="plain text")
+    explain.add_argument("--rules", action="append", metavar="DIR", default=[], help="also the rule files of DIR")
     explain.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
@@ -98,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args)
         if args.command == "explain":
             color = not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-            explain(builtin_rulebook(), args.rule, sys.stdout, color)
+            explain(_rulebook(args), args.rule, sys.stdout, color)
             return EXIT_CLEAN
         return _check(args)
     except RuleFileError as error:
@@ -127,6 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _rulebook(args: argparse.Namespace) -> Rulebook:
+    """The built-in rules, plus those of each --rules DIR (validated; a clash names both files)."""
+    extra = [Path(directory) for directory in getattr(args, "rules", [])]
+    if not extra:
+        return builtin_rulebook()
+    for directory in extra:
+        if not directory.is_dir():
+            raise UsageError(f"--rules {directory}: not a directory")
+    return Rulebook.load(rules_dir(), *extra)
+
+
 def _rules(args: argparse.Namespace) -> int:
     if args.action == "validate":
         directory = Path(args.directory) if args.directory else rules_dir()
@@ -138,7 +152,7 @@ def _rules(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS if problems else EXIT_CLEAN
     if args.directory:
         raise UsageError("dmalint rules list takes no directory")
-    list_rules(builtin_rulebook(), sys.stdout, args.format)
+    list_rules(_rulebook(args), sys.stdout, args.format)
     return EXIT_CLEAN
 
 
@@ -149,7 +163,7 @@ def _check(args: argparse.Namespace) -> int:
         _refuse_to_overwrite_inputs(output, sources)
     if sum(1 for s in sources if isinstance(s, TraceSource) and s.path is None) > 1:
         raise UsageError("standard input ('-') can be given only once")
-    rulebook = builtin_rulebook()
+    rulebook = _rulebook(args)
     selection = Selection.build(rulebook, args.select, args.ignore)
     options = RunOptions(max_errors=1 if args.stop_on_first_error else args.max_errors, selection=selection.codes)
     listener = _Listener(sys.stderr, quiet=args.quiet)

@@ -144,3 +144,30 @@ def test_select_a_family_and_the_syntax_rule_stays_on(capsys, tmp_path):
     trace.write_text("call A()\ncal B()\n")
     status, out, _ = run(capsys, "check", "--select", "TRACE", str(trace))
     assert status == 1 and "TRACE001" in out and "against 1 rule" in out
+
+
+def _user_rule(tmp_path, code="MINE001", name="my-rule"):
+    directory = tmp_path / "user"
+    (directory / "mine").mkdir(parents=True, exist_ok=True)
+    text = GOOD.replace("code: TRACE001", f"code: {code}").replace("trace-syntax-error", name)
+    (directory / "mine" / f"{name}.yaml").write_text(text)
+    return directory
+
+
+def test_user_rules_load_beside_the_builtin_ones(capsys, tmp_path):
+    directory = _user_rule(tmp_path)
+    status, out, _ = run(capsys, "rules", "--rules", str(directory))
+    assert status == 0 and [line.split()[0] for line in out.splitlines()] == ["MINE001", "TRACE001"]
+    status, out, _ = run(capsys, "explain", "my-rule", "--rules", str(directory), "--no-color")
+    assert status == 0 and "MINE001 my-rule" in out
+
+
+def test_user_rule_clashing_with_a_builtin_code_names_both_files(capsys, tmp_path):
+    directory = _user_rule(tmp_path, code="TRACE001", name="my-clash")
+    trace = tmp_path / "t.trace"
+    trace.write_text("call A()\n")
+    status, _, err = run(capsys, "check", "--rules", str(directory), str(trace))
+    assert status == 2
+    assert "code TRACE001 is already used by" in err and "trace-syntax-error.yaml" in err and "my-clash.yaml" in err
+    status, _, err = run(capsys, "check", "--rules", str(tmp_path / "nope"), str(trace))
+    assert status == 2 and "not a directory" in err
