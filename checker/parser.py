@@ -122,7 +122,8 @@ class LineParser:
     def take_warnings(self) -> list[tuple[int, str]]:
         """Warnings about the lines parsed since the last call, as (column, message)."""
         warnings = self.transformer.warnings
-        self.transformer.warnings = []
+        if warnings:  # the common case, none, allocates nothing
+            self.transformer.warnings = []
         return warnings
 
 

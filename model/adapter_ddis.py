@@ -37,10 +37,7 @@ class AdapterDdis:
     }
 
     def _get_adapter(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        address = as_int(result)
-        if not address:
-            out.fact("failed", result)
-            return
+        address = as_int(result) or 0  # the dispatcher turned NULL away
         adapter = adapter_from_description(
             address, event.arg("DeviceDescription"), as_int(event.arg("NumberOfMapRegisters")), event.location  # type: ignore[attr-defined]
         )
@@ -63,10 +60,7 @@ class AdapterDdis:
         out.released.append(put)
 
     def _common_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        va = as_int(result)
-        if not va:
-            out.fact("failed", result)
-            return
+        va = as_int(result) or 0  # the dispatcher turned NULL away
         name = event.name  # type: ignore[attr-defined]
         length = as_int(event.arg("NumberOfBytes" if name == "StorPortGetUncachedExtension" else "Length")) or 0  # type: ignore[attr-defined]
         logical = as_int(event.arg("LogicalAddress"))  # type: ignore[attr-defined]

@@ -77,6 +77,14 @@ RETURNS_STATUS = frozenset(
      "StorPortFreePool", "StorPortFreeContiguousMemorySpecifyCache", "StorPortFreeDmaMemory", "StorPortAllocateMdl",
      "StorPortFreeMdl", "StorPortBuildMdlForNonPagedPool", "StorPortPutScatterGatherList"}
 )
+# DDIs that return the new object's address; NULL (or no logged address) means nothing was made.
+RETURNS_POINTER = frozenset(
+    {"ExAllocatePool", "ExAllocatePoolWithTag", "ExAllocatePoolWithQuota", "ExAllocatePoolWithQuotaTag",
+     "ExAllocatePoolWithTagPriority", "ExAllocatePool2", "ExAllocatePool3", "MmAllocateContiguousMemory",
+     "MmAllocateContiguousMemorySpecifyCache", "IoAllocateMdl", "MmAllocatePagesForMdl", "MmAllocatePagesForMdlEx",
+     "IoGetDmaAdapter", "AllocateCommonBuffer", "AllocateCommonBufferEx", "AllocateCommonBufferWithBounds",
+     "StorPortGetUncachedExtension"}
+)
 # DDIs that run a driver routine (a `callback` inside their `enter`) at DISPATCH_LEVEL.
 RUNS_ROUTINE_AT_DISPATCH = {
     "AllocateAdapterChannel", "AllocateAdapterChannelEx", "BuildScatterGatherList", "BuildScatterGatherListEx",
@@ -318,6 +326,9 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             return  # most DDIs take effect when they return: at the `leave`
         if name in RETURNS_STATUS and result is not None and not is_success(result):
             out.fact("failed", result)  # a call that failed does nothing
+            return
+        if name in RETURNS_POINTER and not as_int(result):
+            out.fact("failed", result)  # NULL (or no logged result): nothing was created
             return
         handler(event, cpu, out, result, phase)
 

@@ -50,16 +50,10 @@ class MdlDdis:
                 return
             va, size, family, source = as_int(event.arg("BufferPointer")) or 0, as_int(event.arg("NumberOfBytes")) or 0, "storport", None  # type: ignore[attr-defined]
         elif name == "IoAllocateMdl":
-            address = as_int(result)
-            if not address:
-                out.fact("failed", result)
-                return
+            address = as_int(result) or 0  # the dispatcher turned NULL away
             va, size, family, source = as_int(event.arg("VirtualAddress")) or 0, as_int(event.arg("Length")) or 0, "io", None  # type: ignore[attr-defined]
         else:  # MmAllocatePagesForMdl(Ex): pages, no virtual mapping yet
-            address = as_int(result)
-            if not address:
-                out.fact("failed", result)
-                return
+            address = as_int(result) or 0  # the dispatcher turned NULL away
             va, size, family, source = 0, as_int(event.arg("TotalBytes")) or 0, "pages", "pages"  # type: ignore[attr-defined]
         old = self.mdls.get(address)
         if old is not None:

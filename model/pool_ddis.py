@@ -51,10 +51,7 @@ class PoolDdis:
     }
 
     def _pool_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        address = as_int(result)
-        if not address:
-            out.fact("failed", result)
-            return
+        address = as_int(result) or 0  # the dispatcher turned NULL away
         name = event.name  # type: ignore[attr-defined]
         size = as_int(event.arg("NumberOfBytes")) or 0  # type: ignore[attr-defined]
         if name.startswith("MmAllocateContiguous"):
