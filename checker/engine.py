@@ -1,33 +1,141 @@
-"""Checking one trace: records go through the model and the rules, findings come out."""
+"""Checking one trace: records go through the model and the rules, findings come out.
+
+The rules' checks are sorted once per rulebook into a dispatch table keyed by (verb, DDI),
+so an event costs only the checks that can match it. Per-event checks run as records pass;
+`finish` runs the end-of-trace checks (leaks, lists never put, enters never left).
+"""
 
 from __future__ import annotations
 
-from model.events import Record
+from collections.abc import Iterable
+
+from model.events import Event, Record
+from model.location import SourceLocation
 from model.machine import Effects, Machine
 
+from .checks import Check, EndCheck, Match, identity_of_record, plain
 from .errors import TraceSyntaxError
-from .findings import Finding, fingerprint
-from .rulebook import Rulebook
+from .expression import Scope
+from .findings import Finding, Related, fingerprint
+from .rulebook import Rule, Rulebook
+from .signatures import signatures
 
-__all__ = ["FileCheck", "SYNTAX_ERROR"]
+__all__ = ["SYNTAX_ERROR", "Dispatch", "FileCheck"]
 
 SYNTAX_ERROR = "TRACE001"
+
+
+Entry = tuple[Rule, Check]
+
+
+class Dispatch:
+    """The checks of a rulebook (or a selection of it), sorted for lookup by (verb, DDI)."""
+
+    def __init__(self, rules: Iterable[Rule], selection: frozenset[str] | None = None) -> None:
+        self.by_ddi: dict[tuple[str, str], list[Entry]] = {}
+        self.by_verb: dict[str, list[Entry]] = {}
+        self.end: list[Entry] = []
+        known: set[str] = set(signatures())
+        for rule in rules:
+            known.update(rule.doc.get("applies_to") or ())
+            for check in rule.checks:
+                known.update(getattr(check, "ddis", ()))
+                if selection is not None and rule.code not in selection:
+                    continue
+                if isinstance(check, EndCheck):
+                    self.end.append((rule, check))
+                    continue
+                ddis = getattr(check, "ddis", ())
+                for verb in check.verbs:
+                    if ddis:
+                        for ddi in ddis:
+                            self.by_ddi.setdefault((verb, ddi), []).append((rule, check))
+                    else:
+                        self.by_verb.setdefault(verb, []).append((rule, check))
+        self.known_ddis = frozenset(known)
+        self._cache: dict[tuple[str, str | None], tuple[Entry, ...]] = {}
+
+    def checks_for(self, verb: str, name: str | None) -> tuple[Entry, ...]:
+        """The (rule, check) pairs an event of this verb and DDI can match, by code."""
+        key = (verb, name)
+        entries = self._cache.get(key)
+        if entries is None:
+            found = list(self.by_verb.get(verb, ()))
+            if name is not None:
+                found.extend(self.by_ddi.get((verb, name), ()))
+            entries = self._cache[key] = tuple(sorted(found, key=lambda entry: entry[0].code))
+        return entries
+
+    def rules_for(self, verb: str, name: str | None) -> tuple[Rule, ...]:
+        return tuple({rule.code: rule for rule, _ in self.checks_for(verb, name)}.values())
 
 
 class FileCheck:
     """The state of checking one trace: the model's replay and the rules' findings so far."""
 
-    def __init__(self, path: str, rulebook: Rulebook) -> None:
+    def __init__(self, path: str, rulebook: Rulebook, selection: frozenset[str] | None = None) -> None:
         self.path = path
         self.rulebook = rulebook
+        self.dispatch = rulebook.dispatch(selection)
         self.machine = Machine()
         self.last: Effects | None = None
+        self.last_location: SourceLocation | None = None
         self._unparsed_texts: dict[str, int] = {}
+        self._occurrences: dict[tuple, int] = {}
+        self._once: dict[str, set] = {}
+        self._known_ddis = set(self.dispatch.known_ddis) | set(self.machine.handled_ddis())
+
+    def knows_ddi(self, name: str) -> bool:
+        """Does a rule, the model or the parameter table know this DDI? (TRACE004)"""
+        return name in self._known_ddis
 
     def feed(self, record: Record) -> list[Finding]:
         """Apply one record to the model and return what the rules find in it."""
-        self.last = self.machine.apply(record)
-        return []
+        effects = self.last = self.machine.apply(record)
+        if not isinstance(record, Event):
+            return []
+        self.last_location = record.location
+        entries = self.dispatch.checks_for(record.verb, getattr(record, "name", None))
+        if not entries:
+            return []
+        scope = Scope(effects, self.machine, self)
+        found: dict[str, tuple[Finding, Check]] = {}
+        for rule, check in entries:
+            if rule.code in found:
+                continue  # one finding per rule per event
+            match = check.run(scope)  # type: ignore[attr-defined]
+            if match is None or not self._first_time(rule, check, scope):
+                continue
+            found[rule.code] = (self._finding(rule, match, record.location, identity_of_record(record)), check)
+        if len(found) > 1:
+            return [finding for finding, check in found.values() if not found.keys() & set(check.replaced_by)]
+        return [finding for finding, _ in found.values()]
+
+    def _first_time(self, rule: Rule, check: Check, scope: Scope) -> bool:
+        if check.once is None:
+            return True
+        seen = self._once.setdefault(rule.code, set())
+        key = repr(plain(check.once(scope)))
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    def _finding(self, rule: Rule, match: Match, location: SourceLocation, default_identity: tuple) -> Finding:
+        identity = match.identity or default_identity
+        occurrence_key = (rule.code, identity)
+        occurrence = self._occurrences.get(occurrence_key, 0)
+        self._occurrences[occurrence_key] = occurrence + 1
+        return Finding(
+            code=rule.code,
+            name=rule.name,
+            severity=rule.severity,
+            message=match.message,
+            location=location,
+            related=tuple(Related(at, text) for at, text in match.related),
+            facts={name: plain(value) for name, value in match.values.items()},
+            fingerprint=fingerprint(rule.code, self.path, *identity, occurrence),
+        )
 
     def unparsed(self, error: TraceSyntaxError) -> Finding:
         """The TRACE001 finding for a line that does not parse."""
@@ -46,5 +154,14 @@ class FileCheck:
         )
 
     def finish(self) -> list[Finding]:
-        """End-of-trace findings (leaks, lists never put) once every record was fed."""
-        return []
+        """End-of-trace findings (leaks, lists never put, enters never left), located at the
+        trace's last event and related to where each object was made."""
+        if self.last_location is None:
+            return []
+        end = SourceLocation(self.path, self.last_location.line, 1, 1)
+        scope = Scope(self.last, self.machine, self)
+        findings = []
+        for rule, check in self.dispatch.end:
+            for match in check.run_end(scope):  # type: ignore[attr-defined]
+                findings.append(self._finding(rule, match, end, ("end",)))
+        return findings

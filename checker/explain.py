@@ -27,8 +27,9 @@ def list_rules(rulebook: Rulebook, stream: TextIO, fmt: str = "text") -> None:
         stream.write("\n")
         return
     width = max((len(rule.name) for rule in rulebook), default=4)
+    code_width = max((len(rule.code) for rule in rulebook), default=4)
     for rule in rulebook:
-        stream.write(f"{rule.code}  {rule.name:<{width}}  {rule.severity!s:<7}  {rule.doc.get('status', ''):<10}  {rule.summary}\n")
+        stream.write(f"{rule.code:<{code_width}}  {rule.name:<{width}}  {rule.severity!s:<7}  {rule.doc.get('status', ''):<10}  {rule.summary}\n")
 
 
 def rule_markdown(rule: Rule) -> str:
@@ -45,6 +46,10 @@ def rule_markdown(rule: Rule) -> str:
     ]
     if doc.get("applies_to"):
         parts.append("Applies to: " + ", ".join(f"`{name}`" for name in doc["applies_to"]))
+    check = doc.get("check")
+    if check:
+        summaries = [_check_summary(one) for one in (check if isinstance(check, list) else [check])]
+        parts += ["## How dmalint checks it", *summaries, f"Message: `{doc.get('message', '')}`"]
     parts += ["## Example", f"```text\n{doc.get('example', '').rstrip()}\n```"]
     parts += ["## Use instead", f"```text\n{doc.get('use_instead', '').rstrip()}\n```"]
     see = [f"Driver Verifier: {doc['bugcheck']}"] if doc.get("bugcheck") else []
@@ -53,6 +58,28 @@ def rule_markdown(rule: Rule) -> str:
     if see:
         parts += ["## See also", "\n".join(f"- {item}" for item in see)]
     return "\n\n".join(part for part in parts if part)
+
+
+def _check_summary(check: dict) -> str:
+    """One paragraph saying what the check looks at, from its YAML."""
+    kind = check.get("kind")
+    if kind == "end":
+        text = f"At the end of the trace, each object of `{check['each']}`"
+        return text + (f" where `{check['where']}`." if check.get("where") else ".")
+    if kind == "irql":
+        rows = []
+        for row in check.get("table", ()):
+            bound = "exactly" if "exactly" in row else "at most"
+            level = row.get("exactly") or row.get("at_most")
+            when = f" when `{row['when']}`" if row.get("when") else ""
+            rows.append(f"- {bound} {level}{when}: " + ", ".join(f"`{ddi}`" for ddi in row["ddi"]))
+        return "The level each DDI is called at:\n\n" + "\n".join(rows)
+    verbs = "/".join(check.get("verbs", ()))
+    ddis = check.get("ddi")
+    subject = f"`{verbs}` events" + (" of " + ", ".join(f"`{ddi}`" for ddi in ddis) if ddis else "")
+    each = f", each of `{check['for']}`" if check.get("for") else ""
+    where = f", where `{check['where']}`" if check.get("where") else ""
+    return f"On {subject}{each}{where}."
 
 
 def explain(rulebook: Rulebook, key: str, stream: TextIO, color: bool) -> None:

@@ -101,6 +101,8 @@ def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[Ru
         problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1,
                                     f"the rule's name '{data['name']}' differs from its file name '{stem}'"))
     problems.extend(_fixture_problems(root, data, path))
+    if not problems:
+        problems.extend(_check_problems(root, data, path))
     return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
 
 
@@ -131,6 +133,23 @@ def _fixture_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProble
         problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1,
                                     f"the fixtures need at least one '# {missing[0]}: {name}' case"))
     return problems
+
+
+def _check_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProblem]:
+    """The rule's `check:` compiles: expressions parse, names and functions exist, templates
+    name only the check's values. A problem in an expression points into it."""
+    from .checks import CheckError, compile_checks
+
+    try:
+        compile_checks(data)
+    except CheckError as error:
+        node, _ = _node_at(root, error.path)
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        if error.column is not None and isinstance(node, yaml.ScalarNode) and node.style in (None, "", "'", '"'):
+            column += error.column - 1 + (1 if node.style in ("'", '"') else 0)
+        where = "/".join(str(part) for part in error.path)
+        return [RuleProblem(path, line, column, f"{where}: {error.message}")]
+    return []
 
 
 def validate_rule_file(path: Path) -> list[RuleProblem]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from .checks import Check, CheckError, compile_checks
 from .errors import ResourceError, RuleFileError
 from .findings import Severity
 from .resources import rules_dir
@@ -31,6 +32,7 @@ class Rule:
     message: str
     path: Path
     doc: Mapping[str, Any]
+    checks: tuple[Check, ...] = ()
 
     @property
     def family(self) -> str:
@@ -42,6 +44,16 @@ class Rulebook:
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = {rule.code: rule for rule in sorted(rules, key=lambda rule: rule.code)}
+        self._dispatch: dict[frozenset[str] | None, Any] = {}
+
+    def dispatch(self, selection: frozenset[str] | None = None) -> Any:
+        """The selected rules' checks sorted by (verb, DDI) for the engine, made once."""
+        table = self._dispatch.get(selection)
+        if table is None:
+            from .engine import Dispatch
+
+            table = self._dispatch[selection] = Dispatch(self, selection)
+        return table
 
     def __getitem__(self, code: str) -> Rule:
         return self.rules[code]
@@ -108,7 +120,12 @@ def _load_rule(path: Path) -> Rule:
         severity = Severity(data["severity"])
     except ValueError:
         raise ResourceError(f"{path}: severity must be error, warning or note") from None
+    try:
+        checks = compile_checks(data)
+    except CheckError as error:
+        raise ResourceError(f"{path}: {'/'.join(map(str, error.path))}: {error.message}") from None
     return Rule(
+        checks=checks,
         code=str(data["code"]),
         name=str(data["name"]),
         severity=severity,

@@ -88,7 +88,7 @@ def check_sources(
         if result.stopped_early:
             file_result.complete = False
             continue
-        check = FileCheck(source.display, rulebook)
+        check = FileCheck(source.display, rulebook, options.selection)
         try:
             for item in read_trace(source):
                 if isinstance(item, TraceSyntaxError):

@@ -90,6 +90,9 @@ class AdapterDdis:
         if buffer is None:
             freed = self.freed_common_buffers.get(va) if va is not None else None
             out.fact("common-buffer-freed-before" if freed is not None else "common-buffer-unknown", freed or va)
+            inside = self.common_buffers.containing(va) if va is not None and freed is None else None
+            if inside is not None:
+                out.fact("common-buffer-inside", inside)  # VirtualAddress points into a live buffer, not at its start
             return
         mismatch = []
         for parameter, allocated in (("Length", buffer.length), ("LogicalAddress", buffer.logical)):

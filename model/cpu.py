@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 from .irql import Irql
 from .location import SourceLocation
 
 __all__ = ["CpuState", "Frame", "HeldLock"]
+
+RELEASED_LOCKS = 64  # released locks a CPU remembers, for a release of a lock no longer held
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,7 @@ class Frame:
     entry_irql: Irql | None
     saved_irql: Irql | None
     runs_for: str | None = None  # for a callback inside an `enter`: the DDI that runs it
+    arguments: tuple = ()  # for an `enter`: its in-arguments, which the DDI's `leave` acts on
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,18 @@ class HeldLock:
     old_irql: Irql | None
     acquired_at: SourceLocation
     frame_depth: int
+    released_at: SourceLocation | None = None  # set on the snapshot a release reports
+
+    @property
+    def lock(self) -> object:
+        """The lock itself, whatever handle acquired it: its address, or a StorPort lock type
+        (`DpcLock`, `StartIoLock`, `InterruptLock`)."""
+        key = self.key
+        if isinstance(key, tuple) and len(key) == 2 and key[0] != "storport":
+            key = key[0]  # (lock, handle): a queued or StorPort lock acquired with a handle
+        if isinstance(key, tuple) and len(key) == 2 and key[0] == "storport":
+            key = key[1]
+        return key
 
 
 @dataclass(slots=True)
@@ -46,6 +62,9 @@ class CpuState:
     irql: Irql | None = None
     locks: list[HeldLock] = field(default_factory=list)
     frames: list[Frame] = field(default_factory=list)
+    raised: list[Irql | None] = field(default_factory=list)  # levels KeRaiseIrql saved, innermost last
+    raised_at: list[SourceLocation] = field(default_factory=list)  # where each of `raised` was saved
+    released_locks: OrderedDict[object, HeldLock] = field(default_factory=OrderedDict)  # recent releases, bounded
 
     def innermost(self, kind: str, name: str | None = None) -> int | None:
         """Index of the innermost open frame of `kind` (and `name`), or None."""
@@ -60,3 +79,23 @@ class CpuState:
             if held.key == key:
                 return held
         return None
+
+    def holding(self, key: object) -> HeldLock | None:
+        """The held lock `key` (an address, or ("storport", type)) names, whatever handle acquired it."""
+        for held in self.locks:
+            if held.key == key or (isinstance(held.key, tuple) and len(held.key) == 2 and held.key[0] == key):
+                return held
+        return None
+
+    def settle_locks(self, depth: int) -> None:
+        """The frames from `depth` on are gone: locks they acquired and still hold now belong to
+        what runs at `depth` (so a later routine there does not report them as its own)."""
+        self.locks = [replace(lock, frame_depth=depth) if lock.frame_depth > depth else lock for lock in self.locks]
+
+    def remember_release(self, lock: HeldLock, handle: int | None) -> None:
+        """Keep a released lock (by its lock and its handle) to answer a later release of it."""
+        for token in (("lock", lock.lock), ("handle", handle)) if handle is not None else (("lock", lock.lock),):
+            self.released_locks.pop(token, None)
+            self.released_locks[token] = lock
+        while len(self.released_locks) > RELEASED_LOCKS:
+            self.released_locks.popitem(last=False)

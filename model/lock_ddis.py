@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .cpu import CpuState, HeldLock
@@ -53,6 +54,15 @@ class LockDdis:
             out.fact("raise-below-current", (cpu.irql, level))
         if name == "KeLowerIrql" and cpu.irql is not None and level > cpu.irql:
             out.fact("lower-above-current", (cpu.irql, level))
+        if name == "KeLowerIrql":
+            saved = cpu.raised.pop() if cpu.raised else None
+            if cpu.raised_at:
+                out.fact("raised-at", cpu.raised_at.pop())
+            if saved is not None and level != saved:
+                out.fact("restores-other-irql", (saved, level))
+        else:
+            cpu.raised.append(cpu.irql)
+            cpu.raised_at.append(event.location)  # type: ignore[attr-defined]
         cpu.irql = level
 
     def _lock_key(self: Machine, event: Event) -> tuple[object, str, Irql]:
@@ -69,7 +79,9 @@ class LockDdis:
 
     def _acquire(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         key, family, level = self._lock_key(event)
-        held = cpu.lock(key)
+        if family == "storport":
+            out.fact("storport-locks-held", tuple(_storport_kind(lock) for lock in cpu.locks if lock.family == "storport"))
+        held = cpu.holding(key)  # the same lock, whatever handle acquired it
         if held is not None:
             out.fact("lock-held", held)
         handle = as_int(event.arg("LockHandle"))  # type: ignore[attr-defined]
@@ -87,16 +99,22 @@ class LockDdis:
             held = next((lock for lock in cpu.locks if isinstance(lock.key, tuple) and lock.key[1:] == (handle,)), None)
         else:
             key = as_int(event.arg("SpinLock"))  # type: ignore[attr-defined]
-            held = cpu.lock(key)
+            held = cpu.holding(key)
         if held is None:
             out.fact("lock-not-held", handle if handle is not None else as_int(event.arg("SpinLock")))  # type: ignore[attr-defined]
+            token = ("handle", handle) if handle is not None else ("lock", as_int(event.arg("SpinLock")))  # type: ignore[attr-defined]
+            before = cpu.released_locks.get(token)
+            if before is not None:
+                out.fact("lock-released-before", before)
             return
         family = "dpc" if name == "KeReleaseSpinLockFromDpcLevel" else "queued" if "InStackQueued" in name else (
             "storport" if name.startswith("StorPort") else "ke")
         if family != held.family:
             out.fact("lock-family", (held.family, family))
         cpu.locks.remove(held)
-        out.released.append(held)
+        released = replace(held, released_at=event.location)  # type: ignore[attr-defined]
+        cpu.remember_release(released, handle)
+        out.released.append(released)
         new = irql_of(event.arg("NewIrql"))  # type: ignore[attr-defined]
         if new is not None:
             if held.old_irql is not None and new != held.old_irql:
@@ -104,3 +122,11 @@ class LockDdis:
             cpu.irql = new
         elif family in ("queued", "storport") and held.old_irql is not None:
             cpu.irql = held.old_irql
+
+
+def _storport_kind(lock: HeldLock) -> object:
+    """The StorPort lock type (InterruptLock, StartIoLock, DpcLock...) of a held StorPort lock."""
+    key = lock.key
+    if isinstance(key, tuple) and isinstance(key[0], tuple):  # (("storport", kind), handle)
+        key = key[0]
+    return key[1] if isinstance(key, tuple) else key

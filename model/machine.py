@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from .adapter import Adapter
@@ -50,7 +51,7 @@ from .memory import AddressSpace, MemoryConfig, PhysicalMemory, pattern
 from .platform import Target
 from .pool import Block, PoolTable
 from .pool_ddis import PoolDdis
-from .sgl import MapRegisterWindow, Segment, SgList
+from .sgl import Calculation, MapRegisterWindow, Segment, SgList
 from .sgl_ddis import SglDdis
 from .status import is_success
 from .values import Value, as_int
@@ -117,10 +118,26 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
       list-for-sgl-unknown: an `sgl` record for a buffer no build produced
       calculated: (ScatterGatherListSize, NumberOfMapRegisters) the model computes
       common-buffer-mismatch: ((parameter, freed, allocated), ...); common-buffer-freed-before
+      common-buffer-inside: the live CommonBuffer a FreeCommonBuffer's VirtualAddress points into, not at its start
+      list-failed: the SgList (status: the captured failure) a put or `sgl` record names after its build failed
+      beyond-limit: (Segment, Adapter) a captured list hands the device directly above its reach
+      mdl-not-resident: the first Mdl of a build's chain whose pages are neither locked nor nonpaged
+      overlaps-live-block: blocks an allocation overlaps; transfer-unknown: a flush of nothing mapped
       channel-open / unflushed: an adapter channel already open / transfers not flushed
+      no-channel: FreeAdapterChannel on an adapter with no channel open
+      channel-released-at-return: a bus master's AdapterControl returned (DeallocateObjectKeepRegisters assumed)
+      channel-kept: FreeMapRegisters while the adapter's channel is still held (KeepObject assumed)
       lock-held / lock-not-held / lock-family: spin lock observations; locks-held-at-done
+      storport-locks-held: the StorPort lock types this CPU holds when it acquires another
+      raise-below-current / lower-above-current: (current, new) for KeRaiseIrql / KeLowerIrql
+      restores-other-irql: (saved, restored) when KeLowerIrql / a release restores another level
+      raised-at: for KeLowerIrql, where the KeRaiseIrql(ToDpcLevel) it undoes saved the level it should restore
+      lock-released-before: for a release of a lock not held, the HeldLock (with released_at) this CPU last
+        released under that lock or handle
       done-irql: (entry, at return) of a routine
       pool-block / freed-block / live-lists: for a `mem` access, what it touched
+    Queries a rule may ask besides: owner / mapping_direction / driver_va of a bus entry,
+    block_at / freed_block_in of a virtual range, adapter_at, cpu_view / device_view.
     """
 
     def __init__(self, target: Target | None = None, memory: MemoryConfig | None = None) -> None:
@@ -136,10 +153,14 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         self.lists: dict[int, SgList] = {}  # live, by ordinal
         self.list_in_buffer: dict[int, int] = {}  # buffer pointer -> ordinal of the newest live list
         self.put_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> the last list put from it
+        self.put_by_ordinal: OrderedDict[int, SgList] = OrderedDict()  # ordinal -> a put list (owner of retired bus pieces)
+        self.failed_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> a build that failed there
+        self.calculations: OrderedDict[tuple, Calculation] = OrderedDict()  # (adapter, CurrentVa, Length) -> the last
         self.common_buffers: IntervalMap[CommonBuffer] = IntervalMap()
         self.freed_common_buffers: OrderedDict[int, CommonBuffer] = OrderedDict()
         self.transfers: dict[tuple, tuple[int, Segment, bool, SourceLocation]] = {}
         self.channels: dict[int, SourceLocation] = {}
+        self._channel_before: dict[tuple[int, int], SourceLocation | None] = {}  # (cpu, adapter) -> channel before an enter
         self.events = 0
         self._ordinal = 0
         self._pending: dict[int, dict[str, int]] = {}
@@ -193,7 +214,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             if isinstance(record, Call):
                 self._invoke(record, cpu, out, record.result, phase="call")
             elif isinstance(record, Enter):
-                cpu.frames.append(Frame("enter", record.name, record.location, irql, irql))
+                cpu.frames.append(Frame("enter", record.name, record.location, irql, irql, arguments=record.arguments))
                 self._invoke(record, cpu, out, None, phase="enter")
             elif isinstance(record, Leave):
                 self._leave(record, cpu, out)
@@ -287,7 +308,10 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         if held:
             out.fact("locks-held-at-done", tuple(held))
         out.previous.append(frame)
+        if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx") and index > 0:
+            self._adapter_control_returned(cpu.frames[index - 1], out)
         del cpu.frames[index:]
+        cpu.settle_locks(index)  # a lock the routine leaked is reported once, at its `done`
         cpu.irql = frame.saved_irql  # None when the level before the routine was never known
         return at_return
 
@@ -298,8 +322,33 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             return
         frame = cpu.frames[index]
         del cpu.frames[index:]
+        cpu.settle_locks(index)
         out.previous.append(frame)
+        if frame.arguments:  # the DDI acts on the arguments it was entered with (a leave's out-arguments first)
+            event = replace(event, arguments=(*event.arguments, *frame.arguments))
         self._invoke(event, cpu, out, event.result, phase="leave")
+
+    def open_enter(self, cpu: int) -> Frame | None:
+        """The innermost `enter` still open on a CPU (the DDI a `callback` there runs for), or None."""
+        state = self.cpu(cpu)
+        index = state.innermost("enter")
+        return state.frames[index] if index is not None else None
+
+    def open_routine(self, cpu: int) -> Frame | None:
+        """The innermost driver routine (`callback`) still running on a CPU, or None."""
+        state = self.cpu(cpu)
+        index = state.innermost("callback")
+        return state.frames[index] if index is not None else None
+
+    def channel_opened_at(self, adapter: int) -> SourceLocation | None:
+        """Where the adapter channel still open on `adapter` was allocated, or None."""
+        return self.channels.get(adapter)
+
+    def transfer_mapped_at(self, key: tuple) -> SourceLocation | None:
+        """Where the MapTransfer of a still-mapped transfer ((adapter, MapRegisterBase, CurrentVa), as
+        `unflushed` names it) ran, or None."""
+        transfer = self.transfers.get(key)
+        return transfer[3] if transfer is not None else None
 
     def open_frames(self) -> list[Frame]:
         """Frames still open on any CPU, in CPU order then call order."""
@@ -430,7 +479,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             sgl = self.lists.get(entry.key)  # type: ignore[arg-type]
             if sgl is not None:
                 return sgl
-            return next((s for s in reversed(self.put_lists.values()) if s.ordinal == entry.key), None)
+            return self.put_by_ordinal.get(entry.key)  # type: ignore[arg-type]
         if entry.kind == "common-buffer":
             return self.common_buffers.at(entry.key) or self.freed_common_buffers.get(entry.key)  # type: ignore[arg-type]
         transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
@@ -439,6 +488,23 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
     def va_of_physical(self, address: int) -> int | None:
         """The driver's virtual address behind a physical (direct bus) address, if known."""
         return self.space.virtual(address)
+
+    def driver_va(self, entry: BusEntry, bus: int) -> int | None:
+        """The driver's virtual address whose data bus address `bus` of a mapping carries: the
+        buffer behind a list element (direct or bounced), a mapped transfer or a common buffer."""
+        if entry.kind == "common-buffer":
+            return entry.key + (bus - entry.bus)  # type: ignore[operator]
+        if entry.kind == "transfer":
+            return entry.key[2] + (bus - entry.bus)  # type: ignore[index]
+        sgl = self.owner(entry)
+        if sgl is None or entry.index >= len(sgl.segments) or sgl.segments[entry.index].bus != entry.bus:
+            return None  # a mapping the list no longer has (a captured `sgl` record replaced it)
+        segment = sgl.segments[entry.index]
+        return sgl.current_va + segment.offset + (bus - segment.bus)
+
+    def freed_block_in(self, va: int, length: int = 1) -> Block | None:
+        """A freed block (remembered, not since reallocated) sharing a byte with [va, va + length)."""
+        return self.pool.freed_overlapping(va, length)
 
     def block_at(self, va: int) -> Block | None:
         """The live pool block holding `va`."""
@@ -458,6 +524,35 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
 
     def live_common_buffers(self) -> tuple[CommonBuffer, ...]:
         return tuple(self.common_buffers)
+
+    def live_adapters(self) -> tuple[Adapter, ...]:
+        """Adapters IoGetDmaAdapter returned and PutDmaAdapter has not released."""
+        return tuple(adapter for adapter in self.adapters.values() if adapter.live and adapter.version is not None)
+
+    def adapter_at(self, address: int) -> Adapter | None:
+        """The adapter (live or put) at `address`, as IoGetDmaAdapter or `@adapter` made it."""
+        return self.adapters.get(address)
+
+    def storport_dma_adapter(self) -> Adapter | None:
+        """The adapter StorPort's DMA calls use: `@adapter storport`, or the one the model
+        assumed at the first StorPort build (None before either)."""
+        return self.storport_adapter
+
+    def calculation(self, adapter: int | None, current_va: int, length: int) -> Calculation | None:
+        """The last successful CalculateScatterGatherList on `adapter` for this CurrentVa and
+        Length (its captured ScatterGatherListSize and NumberOfMapRegisters), if any."""
+        return self.calculations.get((adapter, current_va, length))
+
+    def mapping_direction(self, entry: BusEntry) -> str | None:
+        """Which way a mapping lets data go: `to-device` (WriteToDevice), `from-device`, or
+        None for a common buffer (both ways)."""
+        if entry.kind == "sgl":
+            owner = self.owner(entry)
+            return None if owner is None else "to-device" if owner.write_to_device else "from-device"
+        if entry.kind == "transfer":
+            transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
+            return None if transfer is None else "to-device" if transfer[2] else "from-device"
+        return None
 
     def cpu_view(self, va: int, length: int) -> bytes:
         """The bytes the CPU reads at [va, va + length) now."""

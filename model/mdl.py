@@ -18,7 +18,8 @@ class Mdl:
     IoFreeMdl), `storport` (StorPortAllocateMdl / StorPortFreeMdl) or `captured` (seen only
     in an `mdl` record). `source` says how its pages became resident: `nonpaged`
     (Mm/StorPortBuildMdlForNonPagedPool), `locked` (MmProbeAndLockPages), `pages`
-    (MmAllocatePagesForMdl), or None while they are not.
+    (MmAllocatePagesForMdl), or None while they are not. `source_at` is where `source` last
+    changed (the build for nonpaged pool, the lock, the unlock, the partial build).
     """
 
     address: int
@@ -31,6 +32,7 @@ class Mdl:
     next: int | None = None
     source: str | None = None
     freed_at: SourceLocation | None = None
+    source_at: SourceLocation | None = None
 
     @property
     def live(self) -> bool:

@@ -58,7 +58,8 @@ class MdlDdis:
         old = self.mdls.get(address)
         if old is not None:
             out.fact("mdl-replaced", old)
-        mdl = Mdl(address, va, size, family, self._next(), event.location, source=source)
+        mdl = Mdl(address, va, size, family, self._next(), event.location, source=source,
+                  source_at=event.location if source is not None else None)
         self.mdls[address] = mdl
         self.freed_mdls.pop(address, None)
         out.created.append(mdl)
@@ -80,16 +81,16 @@ class MdlDdis:
         out.previous.append(mdl)
         if name in ("MmBuildMdlForNonPagedPool", "StorPortBuildMdlForNonPagedPool"):
             pfns = mdl.pfns if mdl.pfns is not None else self._pfns_for(mdl.va, mdl.byte_count)
-            mdl = replace(mdl, source="nonpaged", pfns=pfns)
+            mdl = replace(mdl, source="nonpaged", pfns=pfns, source_at=event.location)
         elif name == "MmProbeAndLockPages":
             if mdl.source is not None:
                 out.fact("mdl-lock", f"already {mdl.source}")
             pfns = mdl.pfns if mdl.pfns is not None else self._pfns_for(mdl.va, mdl.byte_count)
-            mdl = replace(mdl, source="locked", pfns=pfns)
+            mdl = replace(mdl, source="locked", pfns=pfns, source_at=event.location)
         else:  # MmUnlockPages
             if mdl.source != "locked":
                 out.fact("mdl-lock", f"unlock of an MDL that is {mdl.source or 'not locked'}")
-            mdl = replace(mdl, source=None)
+            mdl = replace(mdl, source=None, source_at=event.location)
         self.mdls[mdl.address] = mdl
 
     def _pfns_for(self: Machine, va: int, length: int) -> tuple[int, ...]:
@@ -112,7 +113,7 @@ class MdlDdis:
             out.fact("mdl-live-lists", lists)
         out.previous.append(mdl)
         if name == "MmFreePagesFromMdl":
-            freed = replace(mdl, pfns=None, source=None)
+            freed = replace(mdl, pfns=None, source=None, source_at=event.location)
             self.mdls[address] = freed
             out.released.append(freed)
             return
@@ -136,7 +137,7 @@ class MdlDdis:
             shift = self.space.shift
             first = (va >> shift) - (source.va >> shift)
             pfns = source.pfns[first : first + self.target.span_pages(va, length)]
-        partial = replace(target, va=va, byte_count=length, pfns=pfns, source=source.source and "partial")
+        partial = replace(target, va=va, byte_count=length, pfns=pfns, source=source.source and "partial", source_at=event.location)
         self.mdls[target.address] = partial
         out.previous.append(target)
         out.created.append(partial)

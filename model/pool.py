@@ -110,6 +110,11 @@ class PoolTable:
     def freed_containing(self, address: int) -> Block | None:
         return self._freed_ranges.containing(address)
 
+    def freed_overlapping(self, address: int, length: int) -> Block | None:
+        """The first remembered freed block sharing a byte with [address, address + length)."""
+        found = self._freed_ranges.overlapping(address, length)
+        return found[0][1] if found else None
+
     def _remember_freed(self, block: Block) -> None:
         self._freed.pop(block.address, None)
         self._freed[block.address] = block

@@ -18,7 +18,7 @@ from .location import SourceLocation
 from .mdl import Mdl
 from .platform import Target
 
-__all__ = ["ListBuild", "MapRegisterWindow", "Segment", "SgList", "build_list", "segments_from_capture"]
+__all__ = ["Calculation", "ListBuild", "MapRegisterWindow", "Segment", "SgList", "build_list", "segments_from_capture"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,20 @@ class SgList:
     @property
     def map_registers(self) -> int:
         return self.build.map_registers
+
+
+@dataclass(frozen=True, slots=True)
+class Calculation:
+    """What a successful CalculateScatterGatherList reported, as captured: the list size
+    (ScatterGatherListSize, which includes the OS's own data) and map registers for a transfer
+    of `length` bytes at `current_va` through the adapter at `adapter`."""
+
+    adapter: int | None
+    current_va: int
+    length: int
+    size: int | None
+    map_registers: int | None
+    calculated_at: SourceLocation
 
 
 class MapRegisterWindow:

@@ -6,13 +6,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .bus import BusEntry
-from .cpu import CpuState
+from .cpu import CpuState, Frame
 from .effects import EffectsBuilder
 from .events import Callback, Event, SglRecord
 from .pool import RETIRED_MEMORY
-from .sgl import ListBuild, Segment, SgList, build_list, segments_from_capture
-from .status import is_success
-from .values import Value, as_bool, as_int
+from .sgl import Calculation, ListBuild, Segment, SgList, build_list, segments_from_capture
+from .status import is_success, status_name
+from .values import Symbol, Value, as_bool, as_int
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -48,6 +48,16 @@ class SglDdis:
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
         pages = self.target.span_pages(current_va, length)
         out.fact("calculated", (self.target.sgl_bytes(pages), pages))
+        size = as_int(event.arg("ScatterGatherListSize"))  # type: ignore[attr-defined]
+        if size is not None and is_success(result):  # what the system reported, for the build that follows
+            adapter = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
+            key = (adapter, current_va, length)
+            self.calculations.pop(key, None)
+            self.calculations[key] = Calculation(
+                adapter, current_va, length, size, as_int(event.arg("NumberOfMapRegisters")), event.location  # type: ignore[attr-defined]
+            )
+            while len(self.calculations) > RETIRED_MEMORY:
+                self.calculations.popitem(last=False)
 
     def _build(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
@@ -72,13 +82,6 @@ class SglDdis:
         out.fact("build", build)
         if build.outside:
             out.fact("outside-mdl", build.outside)
-        if phase == "call":
-            if result is not None and is_success(result) != (build.status.endswith("SUCCESS")):
-                out.fact("status-differs", (build.status, result))
-            if not is_success(result):
-                self._release_bounce(build.segments)
-                out.fact("failed", result)
-                return
         buffer = as_int(event.arg("ScatterGatherBuffer"))  # type: ignore[attr-defined]
         if buffer is None:  # Get: the list's address arrives with AdapterListControl
             buffer = -self._ordinal - 1
@@ -98,6 +101,14 @@ class SglDdis:
             status=build.status,
             built_at=event.location,
         )
+        if phase == "call":
+            if result is not None and is_success(result) != (build.status.endswith("SUCCESS")):
+                out.fact("status-differs", (build.status, result))
+            if not is_success(result):
+                self._release_bounce(build.segments)
+                out.fact("failed", result)
+                self._remember_failed(sgl, result)
+                return
         self._add_list(sgl, out)
         if phase == "enter":
             self._pending_build(cpu)[name] = sgl.ordinal
@@ -111,12 +122,23 @@ class SglDdis:
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
             return
+        out.previous.append(sgl)  # the list its `enter` made, as the `leave` finds it
         if result is not None and is_success(result) != sgl.status.endswith("SUCCESS"):
             out.fact("status-differs", (sgl.status, result))
         if not is_success(result):
             out.fact("failed", result)
             self._drop_list(sgl)
             out.released.append(sgl)
+            self._remember_failed(sgl, result)
+
+    def _remember_failed(self: Machine, sgl: SgList, result: Value | None) -> None:
+        """A build that failed: its buffer holds no list, and a later use of it is a use of a
+        failed build (kept for the most recent RETIRED_MEMORY buffers)."""
+        status = result.name if isinstance(result, Symbol) else status_name(as_int(result) or 0, sgl.storport)
+        self.failed_lists.pop(sgl.buffer, None)
+        self.failed_lists[sgl.buffer] = replace(sgl, status=status)
+        while len(self.failed_lists) > RETIRED_MEMORY:
+            self.failed_lists.popitem(last=False)
 
     def _bind_got_list(self: Machine, event: Callback, cpu: CpuState, out: EffectsBuilder) -> None:
         pointer = as_int(event.arg("ScatterGather"))
@@ -132,6 +154,7 @@ class SglDdis:
         self.list_in_buffer[pointer] = sgl.ordinal
 
     def _add_list(self: Machine, sgl: SgList, out: EffectsBuilder) -> None:
+        self.failed_lists.pop(sgl.buffer, None)
         old = self.list_in_buffer.get(sgl.buffer)
         if old is not None and old in self.lists:
             out.fact("buffer-live", self.lists[old])
@@ -199,9 +222,12 @@ class SglDdis:
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
             earlier = self.put_lists.get(pointer) if pointer is not None else None
+            failed = self.failed_lists.get(pointer) if pointer is not None else None
             if earlier is not None:
                 out.fact("list-put-before", earlier)
                 out.previous.append(earlier)
+            elif failed is not None:
+                out.fact("list-failed", failed)
             else:
                 out.fact("list-unknown", pointer)
             return
@@ -212,13 +238,17 @@ class SglDdis:
         self.put_lists[sgl.buffer] = put
         while len(self.put_lists) > RETIRED_MEMORY:
             self.put_lists.popitem(last=False)
+        self.put_by_ordinal[put.ordinal] = put  # a buffer reused for a new list still answers for the old one
+        while len(self.put_by_ordinal) > RETIRED_MEMORY:
+            self.put_by_ordinal.popitem(last=False)
         out.released.append(put)
 
     def _sgl_record(self: Machine, record: SglRecord, out: EffectsBuilder) -> None:
         ordinal = self.list_in_buffer.get(record.address)
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
-            out.fact("list-for-sgl-unknown", record.address)
+            failed = self.failed_lists.get(record.address)
+            out.fact("list-failed" if failed is not None else "list-for-sgl-unknown", failed or record.address)
             segments = []
             offset = 0
             for element in record.elements:
@@ -244,26 +274,52 @@ class SglDdis:
         self.lists[sgl.ordinal] = updated
         self._map_list(updated)
         out.created.append(updated)
+        adapter = self.storport_adapter if sgl.storport else self.adapters.get(sgl.adapter) if sgl.adapter is not None else None
+        if adapter is not None:
+            beyond = tuple(s for s in adopted if not s.bounced and s.end - 1 > adapter.limit)
+            if beyond:
+                out.fact("beyond-limit", (beyond[0], adapter))
 
     # --- the v1 path: channels, map registers, MapTransfer ---------------------------------------
 
     def _allocate_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
-        if phase == "leave" or (phase == "call" and not is_success(result)):
+        adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
+        if phase == "leave":
+            # the enter opened the channel; a failure takes back this request's, not an earlier one
+            before = self._channel_before.pop((cpu.number, adapter), None)
             if not is_success(result):
                 out.fact("failed", result)
-                self.channels.pop(as_int(event.arg("DmaAdapter")) or 0, None)  # type: ignore[attr-defined]
+                if before is None:
+                    self.channels.pop(adapter, None)
+                else:
+                    self.channels[adapter] = before
             return
-        adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
+        if phase == "call" and not is_success(result):
+            out.fact("failed", result)  # nothing was opened; a channel already open stays open
+            return
         if adapter in self.channels:
             out.fact("channel-open", self.channels[adapter])
-        self.channels[adapter] = event.location
+        if phase == "enter":
+            self._channel_before[(cpu.number, adapter)] = self.channels.get(adapter)
+        self.channels[adapter] = self.channels.get(adapter, event.location)
+
+    def _adapter_control_returned(self: Machine, enter: Frame, out: EffectsBuilder) -> None:
+        """AdapterControl returned. The trace does not say what (`done` carries no value), so the
+        model takes the documented convention: a bus master's routine returns
+        DeallocateObjectKeepRegisters (the channel is released, the map registers kept for
+        FreeMapRegisters); a system-DMA routine returns KeepObject (FreeAdapterChannel later)."""
+        address = next((as_int(a.value) for a in enter.arguments if a.name == "DmaAdapter"), None)
+        adapter = self.adapters.get(address) if address is not None else None
+        if (adapter is None or adapter.master) and address is not None and self.channels.pop(address, None) is not None:
+            out.fact("channel-released-at-return", address)
 
     def _free_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         unflushed = tuple(key for key in self.transfers if key[0] == adapter)
         if unflushed:
             out.fact("unflushed", unflushed)
-        self.channels.pop(adapter, None)
+        if self.channels.pop(adapter, None) is None:
+            out.fact("no-channel", adapter)
 
     def _map_transfer(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
@@ -317,3 +373,5 @@ class SglDdis:
         unflushed = tuple(key for key in self.transfers if key[0] == adapter and key[1] == base)
         if unflushed:
             out.fact("unflushed", unflushed)
+        if adapter in self.channels:  # a system-DMA routine kept the channel (KeepObject)
+            out.fact("channel-kept", self.channels[adapter])

@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 
 from checker import cli
+from checker.rulebook import builtin_rulebook
 
 from .helpers import TRACES
 
-CLEAN = "@dmatrace 1\nt=0.1 cpu=0 irql=PASSIVE call ExAllocatePool2(Flags=POOL_FLAG_NON_PAGED, NumberOfBytes=0x100, Tag=0x41414141) -> 0xffffb00000001000\n"
-TYPO = "@dmatrace 1\nt=0.1 cpu=0 call A()\nt=0.2 cpu=0 cal B()\nt=0.3 cpu=0 call C(X=1\n"
+CLEAN = (
+    "@dmatrace 1\n"
+    "t=0.1 cpu=0 irql=PASSIVE call ExAllocatePool2(Flags=POOL_FLAG_NON_PAGED, NumberOfBytes=0x100, Tag=0x41414141) -> 0xffffb00000001000\n"
+    "t=0.2 cpu=0 irql=PASSIVE call ExFreePoolWithTag(P=0xffffb00000001000, Tag=0x41414141)\n"
+)
+TYPO = "@dmatrace 1\nt=0.1 cpu=0 call KeGetCurrentIrql()\nt=0.2 cpu=0 cal B()\nt=0.3 cpu=0 call KeGetCurrentIrql(X=1\n"
 
 
 def run(capsys, *argv):
@@ -36,7 +41,7 @@ def tree(tmp_path):
 def test_clean_trace_exits_0(capsys, tree):
     status, out, err = run(capsys, "check", str(tree("ok.trace", CLEAN)))
     assert status == 0
-    assert out.strip() == "1 file checked against 1 rule, 1 event: 0 findings, 0 unparsed lines"
+    assert out.strip() == f"1 file checked against {len(builtin_rulebook())} rules, 2 events: 0 findings, 0 unparsed lines"
     assert err == ""
 
 
@@ -46,8 +51,8 @@ def test_typo_reports_caret_and_trace001_and_exits_1(capsys, tree):
     assert status == 1
     assert out.splitlines() == [
         f"{path}:3:13: TRACE001 [error] unknown verb 'cal'; did you mean 'call'?",
-        f"{path}:4:23: TRACE001 [error] missing ')' to close the argument list",
-        "1 file checked against 1 rule, 1 event: 2 findings (2 errors), 2 unparsed lines",
+        f"{path}:4:38: TRACE001 [error] missing ')' to close the argument list",
+        f"1 file checked against {len(builtin_rulebook())} rules, 1 event: 2 findings (2 errors), 2 unparsed lines",
     ]
     assert f"{path}:3:13: error: unknown verb 'cal'; did you mean 'call'?" in err
     assert "    t=0.2 cpu=0 cal B()\n                ^\n" in err
@@ -69,8 +74,8 @@ def test_findings_are_sorted_by_path_then_line(capsys, tree):
         ("empty.trace", b"", "the trace has no events: nothing was checked"),
         ("comments.trace", b"# only a comment\n@dmatrace 1\n", "the trace has no events"),
         ("latin1.trace", b"call A()\ncall B(X=\"caf\xe9\")\n", "2:14: error: not UTF-8 text: byte 0xe9 at byte offset 22"),
-        ("utf16.trace", "call A()\n".encode("utf-16"), "the trace is UTF-16 text"),
-        ("v2.trace", b"@dmatrace 2\ncall A()\n", "1:1: error: @dmatrace 2 is not a version this dmalint reads"),
+        ("utf16.trace", "call KeGetCurrentIrql()\n".encode("utf-16"), "the trace is UTF-16 text"),
+        ("v2.trace", b"@dmatrace 2\ncall KeGetCurrentIrql()\n", "1:1: error: @dmatrace 2 is not a version this dmalint reads"),
     ],
 )
 def test_a_trace_that_cannot_be_checked_exits_2_with_one_line(capsys, tree, name, content, message):

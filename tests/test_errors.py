@@ -73,9 +73,9 @@ def test_tabs_do_not_shift_the_caret():
 def test_unparsed_line_is_a_trace001_finding_and_checking_goes_on():
     findings = assert_findings(
         """
-        call A()
+        call KeGetCurrentIrql()
         call B(X=1
-        call C()
+        call KeGetCurrentIrql()
         cal D()
         """,
         "TRACE001",
@@ -87,8 +87,8 @@ def test_unparsed_line_is_a_trace001_finding_and_checking_goes_on():
 
 
 def test_trace001_fingerprint_survives_inserted_lines():
-    before = assert_findings("call A()\ncall B(X=1\n", "TRACE001")[0]
-    after = assert_findings("call A()\ncall Z()\ncall Z()\ncall B(X=1\n", "TRACE001")[0]
+    before = assert_findings("call KeGetCurrentIrql()\ncall B(X=1\n", "TRACE001")[0]
+    after = assert_findings("call KeGetCurrentIrql()\ncall KeGetCurrentIrql()\ncall KeGetCurrentIrql()\ncall B(X=1\n", "TRACE001")[0]
     assert before.location.line != after.location.line
     assert before.fingerprint == after.fingerprint
     twice = assert_findings("call B(X=1\ncall B(X=1\n", "TRACE001", "TRACE001")

@@ -17,14 +17,15 @@ GOLDEN = ROOT / "tests" / "golden"
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_report_matches_golden(fmt, capsys, monkeypatch):
+@pytest.mark.parametrize("name", ["typos", "violations"])
+def test_report_matches_golden(name, fmt, capsys, monkeypatch):
     monkeypatch.chdir(FIXTURES)
-    status = cli.main(["check", "--no-color", "--format", fmt, "typos.trace"])
+    status = cli.main(["check", "--no-color", "--format", fmt, f"{name}.trace"])
     out, err = capsys.readouterr()
     assert status == 1
     report = out.replace(__version__, "VERSION")
-    golden = GOLDEN / f"typos.{fmt}"
-    stderr_golden = GOLDEN / "typos.stderr"
+    golden = GOLDEN / f"{name}.{fmt}"
+    stderr_golden = GOLDEN / f"{name}.stderr"
     if os.environ.get("DMALINT_UPDATE_GOLDEN"):
         golden.write_text(report)
         stderr_golden.write_text(err)

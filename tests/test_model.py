@@ -220,7 +220,7 @@ def test_mdl_chain_is_walked():
     assert effects[-1].fact("build").elements == (SgElement(0x100800, 0x1800),)
 
 
-def test_failed_build_creates_no_list_and_put_of_it_is_unknown():
+def test_failed_build_creates_no_list_and_put_of_it_names_the_failure():
     machine, effects = replay(
         """
         cpu=0 irql=DISPATCH mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100]
@@ -229,7 +229,8 @@ def test_failed_build_creates_no_list_and_put_of_it_is_unknown():
         """
     )
     assert effects[1].fact("failed") == Symbol("STATUS_BUFFER_TOO_SMALL") and machine.live_sgls() == ()
-    assert effects[2].fact("list-unknown") == 0xB000
+    failed = effects[2].fact("list-failed")
+    assert effects[2].fact("list-unknown") is None and failed.status == "STATUS_BUFFER_TOO_SMALL" and failed.built_at.line == 2
 
 
 def test_double_put_and_reused_buffer():
@@ -478,7 +479,8 @@ def test_v1_map_transfer_path_bounces_and_flushes():
     )
     mapped = effects_of(effects, "call", "MapTransfer")[0].created[0]
     assert mapped.bounced and mapped.length == 0x2000  # no scatter/gather: everything through map registers
-    assert effects_of(effects, "call", "AllocateAdapterChannel")[0].fact("channel-open").line == 3
+    assert effects[5].fact("channel-released-at-return") == 0xA0  # a bus master: DeallocateObjectKeepRegisters
+    assert effects_of(effects, "call", "AllocateAdapterChannel")[0].fact("channel-open") is None
     (write,) = effects_of(effects, "dma")
     assert [p.state for p in write.accesses] == ["live"]
     assert machine.cpu_view(0x11000, 4) == b"\x00" * 4  # not flushed yet ...
@@ -527,3 +529,192 @@ def test_a_device_address_leads_back_to_the_pool_block():
     va = machine.va_of_physical(piece.start)
     assert va == 0x10010 and machine.pool.freed_containing(va).freed_at.line == 3
     assert machine.va_of_physical(0x999000) is None
+
+
+def test_build_leave_and_calculation_for_the_sgl_size_rules():
+    machine, effects = replay(
+        """
+        @adapter storport dma64=TRUE map_registers=4
+        irql=DISPATCH mdl 0xd0 va=0x10000 offset=0 bytes=0x3000 pfns=[0x100, 0x300, 0x500]
+        irql=DISPATCH call CalculateScatterGatherList(DmaAdapter=0xa0, Mdl=0xd0, CurrentVa=0x10000, Length=0x3000, ScatterGatherListSize=>0x80, NumberOfMapRegisters=>3) -> STATUS_SUCCESS
+        irql=DISPATCH call CalculateScatterGatherList(DmaAdapter=0xa0, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ScatterGatherListSize=>0x60) -> STATUS_INSUFFICIENT_RESOURCES
+        irql=DISPATCH enter BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x3000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x58)
+        irql=DISPATCH leave BuildScatterGatherList -> STATUS_SUCCESS
+        irql=DISPATCH call StorPortBuildScatterGatherList(HwDeviceExtension=0x5000, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xc000, ScatterGatherBufferLength=0x28) -> STOR_STATUS_SUCCESS
+        """
+    )
+    calculation = machine.calculation(0xA0, 0x10000, 0x3000)
+    assert (calculation.size, calculation.map_registers, calculation.calculated_at.line) == (0x80, 3, 3)
+    assert machine.calculation(0xA0, 0x10000, 0x1000) is None  # a failed calculation reports nothing
+    assert effects[4].fact("build").bytes_needed == 16 + 3 * 24  # the enter reports the build ...
+    frame, settled = effects[5].previous  # ... and its leave the list the enter made
+    assert frame.kind == "enter" and settled.buffer == 0xB000 and settled.buffer_length == 0x58
+    assert settled.built_at.line == 5 and settled.build.bytes_needed == 16 + 3 * 24
+    assert machine.storport_dma_adapter().map_registers == 4
+    assert Machine().storport_dma_adapter() is None
+
+
+def test_lower_irql_names_the_raise_it_undoes():
+    machine, effects = replay(
+        """
+        cpu=0 irql=PASSIVE call KeRaiseIrql(NewIrql=APC_LEVEL, OldIrql=>PASSIVE_LEVEL)
+        cpu=0 call KeRaiseIrqlToDpcLevel()
+        cpu=0 call KeLowerIrql(NewIrql=PASSIVE_LEVEL)
+        cpu=0 call KeLowerIrql(NewIrql=PASSIVE_LEVEL)
+        cpu=0 call KeLowerIrql(NewIrql=PASSIVE_LEVEL)
+        """
+    )
+    assert effects[2].fact("raised-at").line == 2 and effects[2].fact("restores-other-irql") == (APC_LEVEL, PASSIVE_LEVEL)
+    assert effects[3].fact("raised-at").line == 1 and effects[3].fact("restores-other-irql") is None
+    assert effects[4].fact("raised-at") is None  # nothing left to undo
+
+
+def test_spin_locks_are_one_lock_whatever_handle_acquired_them():
+    machine, effects = replay(
+        """
+        cpu=1 irql=DISPATCH call KeAcquireInStackQueuedSpinLockAtDpcLevel(SpinLock=0x3000, LockHandle=0xf100)
+        cpu=1 irql=DISPATCH call KeAcquireInStackQueuedSpinLock(SpinLock=0x3000, LockHandle=0xf140)
+        cpu=0 irql=DISPATCH call StorPortAcquireSpinLock(DeviceExtension=0x1, SpinLock=DpcLock, LockContext=0x2, LockHandle=>0xf780)
+        cpu=0 irql=DISPATCH call StorPortAcquireSpinLock(DeviceExtension=0x1, SpinLock=DpcLock, LockContext=0x2, LockHandle=>0xf7c0)
+        cpu=0 irql=DISPATCH call KeReleaseSpinLock(SpinLock=0x3000, NewIrql=DISPATCH_LEVEL)
+        """
+    )
+    assert effects[1].fact("lock-held").acquired_at.line == 1 and effects[1].fact("lock-held").lock == 0x3000
+    held = effects[3].fact("lock-held")
+    assert held.lock == "DpcLock" and held.acquired_at.line == 3
+    assert effects[3].fact("storport-locks-held") == ("DpcLock",)
+    assert effects[4].fact("lock-not-held") == 0x3000  # the queued lock is held on CPU 1, not 0
+    machine, effects = replay("cpu=1 irql=DISPATCH call KeReleaseSpinLock(SpinLock=0x3000, NewIrql=DISPATCH_LEVEL)", machine)
+    assert effects[0].fact("lock-family") == ("queued", "ke") and effects[0].released[0].released_at.line == 1
+
+
+def test_a_second_release_finds_the_first():
+    machine, effects = replay(
+        """
+        cpu=0 irql=PASSIVE call KeAcquireSpinLock(SpinLock=0x1000, OldIrql=>PASSIVE_LEVEL)
+        cpu=0 irql=DISPATCH call KeReleaseSpinLock(SpinLock=0x1000, NewIrql=PASSIVE_LEVEL)
+        cpu=0 irql=PASSIVE call KeReleaseSpinLock(SpinLock=0x1000, NewIrql=PASSIVE_LEVEL)
+        cpu=0 irql=DISPATCH call StorPortAcquireSpinLock(DeviceExtension=0x1, SpinLock=InterruptLock, LockContext=NULL, LockHandle=>0xf7a8)
+        cpu=0 call StorPortReleaseSpinLock(DeviceExtension=0x1, LockHandle=0xf7a8)
+        cpu=0 call StorPortReleaseSpinLock(DeviceExtension=0x1, LockHandle=0xf7a8)
+        cpu=1 irql=PASSIVE call KeReleaseSpinLock(SpinLock=0x1000, NewIrql=PASSIVE_LEVEL)
+        """
+    )
+    before = effects[2].fact("lock-released-before")
+    assert effects[2].fact("lock-not-held") == 0x1000 and (before.acquired_at.line, before.released_at.line) == (1, 2)
+    before = effects[5].fact("lock-released-before")
+    assert before.lock == "InterruptLock" and before.released_at.line == 5
+    assert machine.irql(0) == DISPATCH_LEVEL  # the release restored the level before the acquire
+    assert effects[6].fact("lock-released-before") is None  # another CPU never released it
+
+
+def test_a_lock_a_routine_leaks_is_reported_at_its_done_only():
+    machine, effects = replay(
+        """
+        cpu=0 irql=DISPATCH callback DpcForIsr(Dpc=0x1, DeviceObject=0x2, Irp=NULL, Context=0x3)
+        cpu=0 irql=DISPATCH call KeAcquireSpinLockAtDpcLevel(SpinLock=0x1000)
+        cpu=0 irql=DISPATCH done DpcForIsr
+        cpu=0 irql=DISPATCH callback StartIo(DeviceObject=0x2, Irp=0x5)
+        cpu=0 irql=DISPATCH call KeAcquireSpinLockAtDpcLevel(SpinLock=0x2000)
+        cpu=0 irql=DISPATCH done StartIo
+        """
+    )
+    assert [lock.lock for lock in effects[2].fact("locks-held-at-done")] == [0x1000]
+    assert [lock.lock for lock in effects[5].fact("locks-held-at-done")] == [0x2000]
+    assert [lock.lock for lock in machine.held_locks(0)] == [0x1000, 0x2000]  # both still held
+
+
+def test_a_leave_acts_on_the_arguments_its_enter_logged():
+    machine, effects = replay(
+        """
+        call ExAllocatePoolWithTag(PoolType=NonPagedPoolNx, NumberOfBytes=0x100, Tag=0x41424344) -> 0x10000
+        enter ExFreePoolWithTag(P=0x10000, Tag=0x44434241)
+        leave ExFreePoolWithTag
+        mdl 0xd0 va=0x20000 offset=0 bytes=0x1000 pfns=[0x100]
+        irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x20000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100) -> STATUS_SUCCESS
+        irql=DISPATCH enter PutScatterGatherList(DmaAdapter=0xa0, ScatterGather=0xb000, WriteToDevice=FALSE)
+        irql=DISPATCH leave PutScatterGatherList
+        """
+    )
+    assert effects[1].released == () and machine.pool.live_at(0x10000) is None
+    assert effects[2].released[0].address == 0x10000 and effects[2].fact("free-tag") == 0x44434241
+    assert effects[6].released[0].buffer == 0xB000 and effects[6].fact("list-unknown") is None
+    assert machine.live_sgls() == ()
+
+
+def test_a_put_list_still_owns_its_bus_range_after_its_buffer_is_reused():
+    machine, effects = replay(
+        """
+        mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100]
+        mdl 0xd1 va=0x20000 offset=0 bytes=0x1000 pfns=[0x300]
+        irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100) -> STATUS_SUCCESS
+        irql=DISPATCH call PutScatterGatherList(DmaAdapter=0xa0, ScatterGather=0xb000, WriteToDevice=FALSE)
+        irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd1, CurrentVa=0x20000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=TRUE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100) -> STATUS_SUCCESS
+        irql=DISPATCH call PutScatterGatherList(DmaAdapter=0xa0, ScatterGather=0xb000, WriteToDevice=TRUE)
+        dma write 0x100000 0x10 fill=0x1
+        """
+    )
+    (piece,) = effects[-1].accesses
+    first = machine.owner(piece.entry)
+    assert piece.state == "retired" and first.built_at.line == 3 and first.put_at.line == 4
+    assert machine.mapping_direction(piece.entry) == "from-device"
+
+
+def test_a_device_piece_leads_to_the_driver_address_it_carries():
+    machine, effects = replay(
+        """
+        @adapter wdm address=0xa0 dma64=FALSE
+        call ExAllocatePool2(Flags=POOL_FLAG_NON_PAGED, NumberOfBytes=0x2000, Tag=0x41414141) -> 0x10000
+        mdl 0xd0 va=0x10000 offset=0 bytes=0x2000 pfns=[0x100, 0x200000]
+        irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x2000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100) -> STATUS_SUCCESS
+        call ExFreePool(P=0x10000)
+        dma write 0x100010 0x10 fill=0x1
+        call AllocateCommonBuffer(DmaAdapter=0xa0, Length=0x1000, LogicalAddress=>0x3e7c1000, CacheEnabled=FALSE) -> 0xffff5000
+        dma read 0x3e7c1800 0x8
+        """
+    )
+    bounced = machine.live_sgls()[0].segments[1]
+    assert bounced.bounced and machine.driver_va(machine.resolve_bus_range(bounced.bus + 4, 1)[0].entry, bounced.bus + 4) == 0x11004
+    (direct,) = effects[-3].accesses
+    assert machine.driver_va(direct.entry, direct.start) == 0x10010
+    assert machine.freed_block_in(0x10010, 0x10).freed_at.line == 5 and machine.freed_block_in(0x30000) is None
+    (common,) = effects[-1].accesses
+    assert machine.driver_va(common.entry, common.start) == 0xFFFF5800
+
+
+def test_mdl_source_at_and_common_buffer_inside_and_v1_queries():
+    machine, effects = replay(
+        """
+        cpu=0 irql=PASSIVE call IoAllocateMdl(VirtualAddress=0x1f0000, Length=0x1000, SecondaryBuffer=FALSE, ChargeQuota=FALSE, Irp=NULL) -> 0xd0
+        cpu=0 irql=PASSIVE call MmProbeAndLockPages(MemoryDescriptorList=0xd0, AccessMode=UserMode, Operation=IoWriteAccess)
+        cpu=0 irql=PASSIVE call MmUnlockPages(MemoryDescriptorList=0xd0)
+        cpu=0 irql=PASSIVE call MmUnlockPages(MemoryDescriptorList=0xd0)
+        cpu=0 irql=PASSIVE call AllocateCommonBuffer(DmaAdapter=0xa0, Length=0x2000, LogicalAddress=>0x1f3a52000, CacheEnabled=FALSE) -> 0xffffd00000400000
+        cpu=0 irql=PASSIVE call FreeCommonBuffer(DmaAdapter=0xa0, Length=0x1000, LogicalAddress=0x1f3a53000, VirtualAddress=0xffffd00000401000, CacheEnabled=FALSE)
+        cpu=0 irql=DISPATCH enter AllocateAdapterChannel(DmaAdapter=0xa0, DeviceObject=0x1, NumberOfMapRegisters=1, ExecutionRoutine=0x2, Context=0x3)
+        cpu=0 irql=DISPATCH callback AdapterControl(DeviceObject=0x1, Irp=NULL, MapRegisterBase=0x77, Context=0x3)
+        cpu=0 irql=DISPATCH call MapTransfer(DmaAdapter=0xa0, Mdl=0xd0, MapRegisterBase=0x77, CurrentVa=0x1f0000, Length=0x1000, WriteToDevice=TRUE)
+        """
+    )
+    assert effects[1].previous[0].source_at is None  # never made resident before the lock
+    assert machine.mdl(0xD0).source is None and machine.mdl(0xD0).source_at.line == 4  # the last unlock
+    assert effects[3].fact("mdl-lock") and effects[3].previous[0].source_at.line == 3  # unlocked twice: the first unlock
+    inside = effects[5].fact("common-buffer-inside")
+    assert inside.va == 0xFFFFD00000400000 and inside.allocated_at.line == 5
+    assert effects[5].fact("common-buffer-unknown") == 0xFFFFD00000401000 and len(machine.live_common_buffers()) == 1
+    assert machine.open_enter(0).name == "AllocateAdapterChannel" and machine.open_enter(1) is None
+    assert machine.channel_opened_at(0xA0).line == 7 and machine.channel_opened_at(0xB0) is None
+    assert machine.transfer_mapped_at((0xA0, 0x77, 0x1F0000)).line == 9 and machine.transfer_mapped_at((0xA0, 0x78, 0)) is None
+
+
+def test_open_routine_is_the_innermost_callback_on_that_cpu():
+    machine, effects = replay(
+        """
+        cpu=0 callback HwStorInterrupt(DeviceExtension=0x1)
+        cpu=1 irql=DISPATCH enter BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100)
+        """
+    )
+    assert machine.open_routine(0).name == "HwStorInterrupt" and machine.open_routine(0).entry_irql == DIRQL
+    assert machine.open_routine(1) is None  # an `enter` is a DDI running, not a driver routine
+    machine, effects = replay("cpu=0 done HwStorInterrupt", machine)
+    assert machine.open_routine(0) is None

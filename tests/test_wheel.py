@@ -41,7 +41,7 @@ def test_wheel_installs_and_checks_a_trace_from_anywhere(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.copy(TRACES / "wdm-busmaster-clean.trace", elsewhere / "a.trace")
-    (elsewhere / "typo.trace").write_text("call A()\ncal B()\n")
+    (elsewhere / "typo.trace").write_text("call KeGetCurrentIrql()\ncal B()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     dmalint = str(env_dir / "bin" / "dmalint")
     clean = subprocess.run([dmalint, "check", "a.trace"], cwd=elsewhere, capture_output=True, text=True, env=env)

@@ -1,4 +1,6 @@
-"""The text report: `path:line:col: CODE [severity] message`, then a summary line."""
+"""The text report: `path:line:col: CODE [severity] message`, each related event indented
+below it as `path:line:col: note: ...` (as compilers show where a declaration was), then a
+summary line."""
 
 from __future__ import annotations
 
@@ -35,6 +37,13 @@ def render(result: RunResult, stream: TextIO, *, color: bool = False, quiet: boo
         line.append(f" [{finding.severity}] ")
         line.append(finding.message)
         console.print(line)
+        for related in finding.related:
+            at = related.location
+            note = Text("  ")
+            note.append(f"{at.path}:{at.line}:{at.column}:", style="bold")
+            note.append(" note: ", style="cyan")
+            note.append(related.message)
+            console.print(note)
     if not quiet:
         for file in result.files:
             if file.error is not None:

@@ -1,0 +1,132 @@
+"""The rule expression language: what expressions mean, and how bad ones are refused."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from checker.expression import ExpressionError, Scope, compile_expression
+from model.irql import DISPATCH_LEVEL
+from model.machine import Machine
+
+from .helpers import parse_line
+
+BUILD_FAILED = """
+cpu=0 irql=DISPATCH mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100]
+cpu=0 irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x8) -> 0xC0000023
+"""
+DOUBLE_PUT = """
+cpu=0 irql=DISPATCH mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100]
+cpu=0 irql=DISPATCH call BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xb000, ScatterGatherLength=0x100)
+cpu=0 irql=DISPATCH call PutScatterGatherList(DmaAdapter=0xa0, ScatterGather=0xb000, WriteToDevice=FALSE)
+cpu=0 irql=DISPATCH call PutScatterGatherList(DmaAdapter=0xa0, ScatterGather=0xb000, WriteToDevice=FALSE)
+"""
+
+
+def scope_after(text: str) -> Scope:
+    """The scope of the last event of a trace, after replaying it on a fresh machine."""
+    machine = Machine()
+    effects = None
+    for number, line in enumerate(textwrap.dedent(text).strip().splitlines(), start=1):
+        effects = machine.apply(parse_line(line.strip(), number))
+    return Scope(effects, machine)
+
+
+def value(text: str, source: str = BUILD_FAILED):
+    return compile_expression(text)(scope_after(source))
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("event.name", "BuildScatterGatherList"),
+        ("event.verb", "call"),
+        ("arg.Length", 0x1000),
+        ("arg.WriteToDevice", False),
+        ("arg.NoSuchArgument", None),
+        ("result == STATUS_BUFFER_TOO_SMALL", True),  # a number and a symbol compare by value
+        ("result != STATUS_SUCCESS", True),
+        ("irql == DISPATCH_LEVEL", True),
+        ("irql", DISPATCH_LEVEL),
+        ("irql > APC_LEVEL and irql < DIRQL", True),
+        ("fact.build.bytes_needed", 16 + 24),
+        ("fact.build.bytes_needed > arg.ScatterGatherLength", True),
+        ("fact.build.status", "STATUS_BUFFER_TOO_SMALL"),
+        ("fact.failed == 0xC0000023", True),
+        ("fact.no_such_fact", None),
+        ("fact.no_such_fact.field", None),
+        ("fact.no_such_fact == none", False),  # every comparison with a missing value is false
+        ("fact.no_such_fact != 3", False),
+        ("known(fact.no_such_fact)", False),
+        ("not fact.no_such_fact", True),
+        ("len(fact.build.segments)", 1),
+        ("fact.build.segments.0.length", 0x1000),
+        ("fact.build.segments.5", None),
+        ("arg.Length + 0x10 * 2", 0x1020),
+        ("arg.Length & 0xff00", 0x1000),
+        ("-arg.Length", -0x1000),
+        ("event.name in [PutScatterGatherList, BuildScatterGatherList]", True),
+        ("event.name not in [PutScatterGatherList]", True),
+        ("'Scatter' in event.name", True),
+        ("hex(arg.ScatterGatherBuffer)", "0xb000"),
+        ("'big' if arg.Length > 0x800 else 'small'", "big"),
+        ("min(arg.Length, 4)", 4),
+        ("'list ' + hex(arg.ScatterGatherBuffer)", "list 0xb000"),
+        ("'list ' + arg.Length", None),
+        ("max(fact.no_such_fact, 4)", 4),
+        ("status_name(fact.failed)", "STATUS_BUFFER_TOO_SMALL"),
+        ("irql_name(irql)", "DISPATCH_LEVEL"),
+        ("fact.failed or 7", 0xC0000023),
+        ("TRUE and NULL", False),
+        ("event.location.line", 2),
+    ],
+)
+def test_expression_values(text, expected):
+    assert value(text) == expected
+
+
+def test_facts_carry_model_objects_with_locations():
+    scope = scope_after(DOUBLE_PUT)
+    assert compile_expression("fact.list_put_before.built_at.line")(scope) == 2
+    assert compile_expression("fact.list_put_before.put_at.line")(scope) == 3
+    assert compile_expression("line(created_at(fact.list_put_before))")(scope) == 2
+    assert compile_expression("line(released_at(fact.list_put_before))")(scope) == 3
+
+
+def test_only_public_fields_of_model_objects_are_readable():
+    scope = scope_after(DOUBLE_PUT)
+    assert compile_expression("fact.list_put_before.live")(scope) is False  # a property
+    assert compile_expression("fact.list_put_before.replace")(scope) is None  # not a field
+    assert compile_expression("event.arg")(scope) is None  # a method is not a field
+
+
+@pytest.mark.parametrize(
+    "text, message, column",
+    [
+        ("evnt.name == 3", "unknown name 'evnt'", 1),
+        ("event.name == )", "unexpected ')'", 15),
+        ("event.__class__", "unexpected character '_'", 7),
+        ("fact == 3", "'fact' needs a field", 1),
+        ("arg", "'arg' needs a field", 1),
+        ("frobnicate(3)", "unknown function 'frobnicate'", 1),
+        ("len(1, 2)", "len() takes 1 argument, not 2", 1),
+        ("event.name ==", "unexpected end of the expression", 1),
+        ("   ", "an expression cannot be empty", 1),
+    ],
+)
+def test_bad_expressions_are_refused_with_a_column(text, message, column):
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(text)
+    assert message in caught.value.message
+    if column > 1:
+        assert caught.value.column == column
+
+
+def test_a_leave_sees_the_arguments_of_its_enter():
+    scope = scope_after("""
+        cpu=0 irql=PASSIVE enter ExFreePoolWithTag(P=0x5000, Tag=0x41)
+        cpu=0 irql=PASSIVE leave ExFreePoolWithTag
+        """)
+    assert compile_expression("arg.P")(scope) == 0x5000 and compile_expression("arg.Tag")(scope) == 0x41
+    assert compile_expression("arg.Nothing")(scope) is None
