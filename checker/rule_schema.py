@@ -84,10 +84,19 @@ def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[Ru
     for error in Draft202012Validator(schema).iter_errors(data):
         node, _ = _node_at(root, list(error.absolute_path))
         message = error.message
+        if error.validator is None and error.message.startswith("False schema"):
+            problems.append(_not_for_this_kind(root, data, list(error.absolute_path), error.instance, path))
+            continue
         if error.validator == "additionalProperties":
             allowed = set(error.schema.get("properties", {}))
-            for key in sorted(set(error.instance) - allowed):
+            for key in sorted(set(error.instance) - allowed, key=str):
                 key_node = _key_node(node, key) or node
+                if key is True or key is False:  # YAML 1.1 reads on/off/yes/no as booleans
+                    key_node = _boolean_key_node(node) or node
+                    problems.append(RuleProblem(path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                                f"unknown field '{key_node.value}' (YAML reads it as {str(key).lower()}; "
+                                                f"a check names its events with 'verbs')"))
+                    continue
                 known = ", ".join(sorted(allowed))
                 problems.append(RuleProblem(path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                             f"unknown field '{key}' (rule files have: {known})"))
@@ -104,6 +113,26 @@ def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[Ru
     if not problems:
         problems.extend(_check_problems(root, data, path))
     return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
+
+
+def _boolean_key_node(node: yaml.Node) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((name for name, _ in node.value if name.tag == "tag:yaml.org,2002:bool"), None)
+    return None
+
+
+def _not_for_this_kind(root: yaml.Node, data: dict, where: list, instance: object, path: str) -> RuleProblem:
+    """A field a check of this kind has no use for (a `false` schema in rules/schema.json)."""
+    owner: object = data
+    for part in where:
+        owner = owner[part]  # type: ignore[index]
+    key = next((k for k, v in owner.items() if v == instance), None) if isinstance(owner, dict) else None
+    node, _ = _node_at(root, where)
+    key_node = _key_node(node, key) if isinstance(key, str) else None
+    at = key_node or node
+    kind = owner.get("kind") if isinstance(owner, dict) else None
+    return RuleProblem(path, at.start_mark.line + 1, at.start_mark.column + 1,
+                       f"'{key}' has no use in a check of kind {kind}")
 
 
 def _fixture_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProblem]:

@@ -99,6 +99,16 @@ class MdlDdis:
         last = (va + max(length, 1) - 1) >> shift
         return tuple(self.space.pfn(vpn) for vpn in range(first, last + 1))
 
+    def _chain_of(self: Machine, first: int) -> list[int]:
+        """The addresses of an MDL chain from its first MDL, by each MDL's `next`."""
+        chain: list[int] = []
+        address: int | None = first
+        while address is not None and address not in chain and len(chain) < 4096:
+            chain.append(address)
+            mdl = self.mdls.get(address)
+            address = mdl.next if mdl is not None else None
+        return chain
+
     def _mdl_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         address = self._mdl_arg(event) if name != "MmFreePagesFromMdl" else as_int(event.arg("MemoryDescriptorList"))  # type: ignore[attr-defined]
@@ -108,7 +118,7 @@ class MdlDdis:
             freed = self.freed_mdls.get(address) if address is not None else None
             out.fact("mdl-freed-before" if freed is not None else "mdl-unknown", freed if freed is not None else address)
             return
-        lists = tuple(sgl for sgl in self.lists.values() if sgl.mdl == address)
+        lists = tuple(sgl for sgl in self.lists.values() if sgl.mdl is not None and address in self._chain_of(sgl.mdl))
         if lists:
             out.fact("mdl-live-lists", lists)
         out.previous.append(mdl)

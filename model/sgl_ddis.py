@@ -248,7 +248,10 @@ class SglDdis:
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
             failed = self.failed_lists.get(record.address)
-            out.fact("list-failed" if failed is not None else "list-for-sgl-unknown", failed or record.address)
+            if failed is not None:  # the build failed and made no list: a capture of it maps nothing
+                out.fact("list-failed", failed)
+                return
+            out.fact("list-for-sgl-unknown", record.address)
             segments = []
             offset = 0
             for element in record.elements:

@@ -12,6 +12,8 @@ from checker.resources import rules_dir
 from checker.rule_schema import validate_rule_text
 from checker.rulebook import Rulebook, builtin_rulebook
 
+from .helpers import ROOT
+
 GOOD = (rules_dir() / "trace" / "trace-syntax-error.yaml").read_text()
 
 
@@ -42,6 +44,31 @@ def test_schema_errors_name_file_line_and_column(old, new, message, needle):
     assert text != GOOD
     found = [p for p in problems(text) if message in p]
     assert len(found) == 1, problems(text)
+    assert found[0].startswith(f"r.yaml:{_line_of(text, needle)}:")
+
+
+DOUBLE_PUT = (rules_dir() / "sgl" / "sgl-double-put.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "old, new, message, needle",
+    [
+        ("  kind: event", "  kind: eventful", "check/kind: 'eventful' is not one of", "kind:"),
+        ("  verbs: [call, enter]", "  verbs: [call, entre]", "'entre' is not one of", "verbs:"),
+        ("  verbs: [call, enter]\n", "", "'verbs' is a required property", "kind: event"),
+        ("  kind: event", "  kind: end", "'verbs' has no use in a check of kind end", "verbs:"),
+        ("  where: fact.list_put_before", "  where: fact.list_put_before and", "check/where: unexpected end", "where:"),
+        ("  where: fact.list_put_before", "  where: lenn(fact.list_put_before)", "unknown function 'lenn'", "where:"),
+        ("    list: fact.list_put_before.buffer", "    lst: fact.list_put_before.buffer", "template names '{list}'", "message:"),
+        ("  identity: [fact.list_put_before.ordinal]", "  identity: [fact.list_put_before.ordinal]\n  on: [call]",
+         "unknown field 'on' (YAML reads it as true", "on:"),
+    ],
+)
+def test_check_errors_name_file_line_and_column(old, new, message, needle):
+    text = DOUBLE_PUT.replace(old, new, 1)
+    assert text != DOUBLE_PUT
+    found = [p for p in problems(text, "sgl-double-put") if message in p]
+    assert len(found) == 1, problems(text, "sgl-double-put")
     assert found[0].startswith(f"r.yaml:{_line_of(text, needle)}:")
 
 
@@ -175,3 +202,13 @@ def test_user_rule_clashing_with_a_builtin_code_names_both_files(capsys, tmp_pat
     assert "code TRACE001 is already used by" in err and "trace-syntax-error.yaml" in err and "my-clash.yaml" in err
     status, _, err = run(capsys, "check", "--rules", str(tmp_path / "nope"), str(trace))
     assert status == 2 and "not a directory" in err
+
+
+def test_the_readme_family_table_names_every_rule():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    families: dict[str, list[int]] = {}
+    for rule in builtin_rulebook():
+        families.setdefault(rule.code.rstrip("0123456789"), []).append(int(rule.code[-3:]))
+    for family, numbers in families.items():
+        assert numbers == list(range(1, len(numbers) + 1)), family  # codes are never skipped
+        assert f"| {family} | {family}001-{family}{len(numbers):03d} |" in readme, family
