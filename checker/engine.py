@@ -80,7 +80,6 @@ class FileCheck:
         self.machine = Machine()
         self.last: Effects | None = None
         self.last_location: SourceLocation | None = None
-        self._unparsed_texts: dict[str, int] = {}
         self._occurrences: dict[tuple, int] = {}
         self._once: dict[str, set] = {}
         self._known_ddis = set(self.dispatch.known_ddis) | set(self.machine.handled_ddis())
@@ -140,18 +139,9 @@ class FileCheck:
     def unparsed(self, error: TraceSyntaxError) -> Finding:
         """The TRACE001 finding for a line that does not parse."""
         rule = self.rulebook[SYNTAX_ERROR]
-        text = error.text.strip()
-        occurrence = self._unparsed_texts.get(text, 0)
-        self._unparsed_texts[text] = occurrence + 1
-        return Finding(
-            code=rule.code,
-            name=rule.name,
-            severity=rule.severity,
-            message=rule.message.format(problem=error.message),
-            location=error.location,
-            facts={"text": error.text, "expected": list(error.expected)},
-            fingerprint=fingerprint(rule.code, self.path, text, occurrence),
-        )
+        match = Match({"text": error.text, "expected": list(error.expected)}, (), (error.text.strip(),),
+                      rule.message.format(problem=error.message))
+        return self._finding(rule, match, error.location, ())
 
     def finish(self) -> list[Finding]:
         """End-of-trace findings (leaks, lists never put, enters never left), located at the

@@ -40,10 +40,15 @@ def _line_of(text, needle):
     ],
 )
 def test_schema_errors_name_file_line_and_column(old, new, message, needle):
-    text = GOOD.replace(old, new, 1)
-    assert text != GOOD
-    found = [p for p in problems(text) if message in p]
-    assert len(found) == 1, problems(text)
+    assert_one_problem(GOOD, "trace-syntax-error", old, new, message, needle)
+
+
+def assert_one_problem(original, stem, old, new, message, needle):
+    """Editing `old` into `new` gives exactly one problem saying `message`, on the line of `needle`."""
+    text = original.replace(old, new, 1)
+    assert text != original
+    found = [p for p in problems(text, stem) if message in p]
+    assert len(found) == 1, problems(text, stem)
     assert found[0].startswith(f"r.yaml:{_line_of(text, needle)}:")
 
 
@@ -65,11 +70,7 @@ DOUBLE_PUT = (rules_dir() / "sgl" / "sgl-double-put.yaml").read_text()
     ],
 )
 def test_check_errors_name_file_line_and_column(old, new, message, needle):
-    text = DOUBLE_PUT.replace(old, new, 1)
-    assert text != DOUBLE_PUT
-    found = [p for p in problems(text, "sgl-double-put") if message in p]
-    assert len(found) == 1, problems(text, "sgl-double-put")
-    assert found[0].startswith(f"r.yaml:{_line_of(text, needle)}:")
+    assert_one_problem(DOUBLE_PUT, "sgl-double-put", old, new, message, needle)
 
 
 def test_all_problems_at_once_and_sorted():
