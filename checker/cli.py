@@ -22,7 +22,7 @@ from .errors import DmalintError, InputError, RuleFileError, TraceSyntaxError, U
 from .explain import explain, list_rules
 from .findings import Severity
 from .reader import Diagnostic, TraceSource
-from .reporters import FORMATS
+from .reporters import FORMATS, ReportContext
 from .reporters.diagnostics import format_syntax_error
 from .resources import rules_dir
 from .rulebook import Rulebook, builtin_rulebook, rule_files, validate_rule_directories
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             color = not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
             explain(_rulebook(args), args.rule, sys.stdout, color)
             return EXIT_CLEAN
-        return _check(args)
+        return _check(args, list(sys.argv[1:] if argv is None else argv))
     except RuleFileError as error:
         print(str(error), file=sys.stderr)
         print(f"dmalint: {len(error.problems)} problem(s) in rule files", file=sys.stderr)
@@ -156,7 +156,7 @@ def _rules(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, argv: list[str]) -> int:
     sources = discover(args.paths)
     output = Path(args.output) if args.output else None
     if output is not None:
@@ -170,10 +170,13 @@ def _check(args: argparse.Namespace) -> int:
     result = check_sources(sources, rulebook, options, listener)
 
     color = output is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    status = _exit_status(result)
+    context = ReportContext(rulebook, argv=tuple(argv), exit_code=status,
+                            root=os.getcwd(), color=color, quiet=args.quiet)
     buffer = io.StringIO()
-    FORMATS[args.format](result, buffer, color=color, quiet=args.quiet)
+    FORMATS[args.format](result, buffer, context)
     _write(buffer.getvalue(), output)
-    return _exit_status(result)
+    return status
 
 
 def _exit_status(result: RunResult) -> int:

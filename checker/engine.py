@@ -7,7 +7,7 @@ so an event costs only the checks that can match it. Per-event checks run as rec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from model.events import Event, Record
 from model.location import SourceLocation
@@ -73,8 +73,10 @@ class Dispatch:
 class FileCheck:
     """The state of checking one trace: the model's replay and the rules' findings so far."""
 
-    def __init__(self, path: str, rulebook: Rulebook, selection: frozenset[str] | None = None) -> None:
+    def __init__(self, path: str, rulebook: Rulebook, selection: frozenset[str] | None = None,
+                 observer: Callable[[Effects, Machine], None] | None = None) -> None:
         self.path = path
+        self.observer = observer  # sees every record's Effects (the HTML report's timeline)
         self.rulebook = rulebook
         self.dispatch = rulebook.dispatch(selection)
         self.machine = Machine()
@@ -91,6 +93,8 @@ class FileCheck:
     def feed(self, record: Record) -> list[Finding]:
         """Apply one record to the model and return what the rules find in it."""
         effects = self.last = self.machine.apply(record)
+        if self.observer is not None:
+            self.observer(effects, self.machine)
         if not isinstance(record, Event):
             return []
         self.last_location = record.location

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from model.events import Event
 
@@ -22,6 +23,7 @@ class RunOptions:
 
     max_errors: int | None = None
     selection: frozenset[str] | None = None  # codes to report; None: every rule
+    timeline: bool = False  # record each trace's Timeline (IRQL per CPU, object lifetimes) for the HTML report
 
 
 @dataclass(slots=True)
@@ -36,6 +38,7 @@ class FileResult:
     warnings: list[Diagnostic] = field(default_factory=list)
     error: InputError | None = None
     complete: bool = True
+    timeline: Any = None  # a checker.timeline.Timeline when RunOptions.timeline asked for one
 
     @property
     def checked(self) -> bool:
@@ -88,7 +91,12 @@ def check_sources(
         if result.stopped_early:
             file_result.complete = False
             continue
-        check = FileCheck(source.display, rulebook, options.selection)
+        recorder = None
+        if options.timeline:
+            from .timeline import TimelineRecorder
+
+            recorder = TimelineRecorder(source.display)
+        check = FileCheck(source.display, rulebook, options.selection, observer=recorder)
         try:
             for item in read_trace(source):
                 if isinstance(item, TraceSyntaxError):
@@ -112,6 +120,8 @@ def check_sources(
                     file_result.findings.extend(f for f in check.feed(item) if keep(f))
             else:
                 file_result.findings.extend(f for f in check.finish() if keep(f))
+            if recorder is not None:
+                file_result.timeline = recorder.timeline()
         except InputError as error:
             file_result.error = error
             if listener:

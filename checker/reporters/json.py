@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from .. import __version__
 from ..findings import Finding
 from ..run import RunResult
+from .context import ReportContext
 from .summary import summary_counts
 
 __all__ = ["SCHEMA_VERSION", "render", "to_document"]
@@ -58,6 +59,6 @@ def to_document(result: RunResult) -> dict[str, Any]:
     }
 
 
-def render(result: RunResult, stream: TextIO, **_: object) -> None:
+def render(result: RunResult, stream: TextIO, context: ReportContext) -> None:
     _json.dump(to_document(result), stream, indent=2, default=str)
     stream.write("\n")

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..findings import Severity
 from ..run import RunResult
+from .context import ReportContext
 from .summary import summary_line
 
 __all__ = ["render"]
@@ -18,7 +19,8 @@ __all__ = ["render"]
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
 
 
-def render(result: RunResult, stream: TextIO, *, color: bool = False, quiet: bool = False, **_: object) -> None:
+def render(result: RunResult, stream: TextIO, context: ReportContext) -> None:
+    color, quiet = context.color, context.quiet
     console = Console(
         file=stream,
         color_system="standard" if color else None,
