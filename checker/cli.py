@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .baseline import Baseline
+from .config import FAIL_ON, Config, find_config, load_config
 from .discover import discover
 from .errors import DmalintError, InputError, RuleFileError, TraceSyntaxError, UsageError
 from .explain import explain, list_rules
@@ -61,6 +63,16 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--rules", action="append", metavar="DIR", default=[], help="also load the rule files of DIR (repeatable)")
     check.add_argument("--select", metavar="CODES", help="report only these rules: codes, names or families, comma-separated (SGL,POOL001)")
     check.add_argument("--ignore", metavar="CODES", help="do not report these rules (TRACE001 cannot be ignored)")
+    gate = check.add_argument_group("gating and outputs")
+    gate.add_argument("--fail-on", choices=FAIL_ON, help="the lowest severity that exits 1 (default: error)")
+    gate.add_argument("--baseline", metavar="FILE", help="hide the findings FILE records; report only new ones")
+    gate.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE (exit 0 unless the run failed)")
+    gate.add_argument("--prune-baseline", action="store_true", help="with --baseline: drop from FILE the entries that no longer occur")
+    gate.add_argument("--output-format", action="append", default=[], metavar="FORMAT:FILE",
+                      help="also write a report in FORMAT to FILE (repeatable): --output-format sarif:out.sarif")
+    gate.add_argument("--config", metavar="FILE", help="read the configuration from FILE (default: the nearest dmalint.toml "
+                      "or pyproject.toml [tool.dmalint])")
+    gate.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     check.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     rules = commands.add_parser("rules", help="list the rules, or validate rule files",
@@ -130,9 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _rulebook(args: argparse.Namespace) -> Rulebook:
-    """The built-in rules, plus those of each --rules DIR (validated; a clash names both files)."""
-    extra = [Path(directory) for directory in getattr(args, "rules", [])]
+def _rulebook(args: argparse.Namespace, config: Config | None = None) -> Rulebook:
+    """The built-in rules, plus those of each --rules DIR and the configuration's `rules`
+    (validated; a clash names both files)."""
+    extra = [*(config.rules if config is not None else ()), *(Path(directory) for directory in getattr(args, "rules", []))]
     if not extra:
         return builtin_rulebook()
     for directory in extra:
@@ -157,32 +170,101 @@ def _rules(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, argv: list[str]) -> int:
+    config = _config(args)
     sources = discover(args.paths)
-    output = Path(args.output) if args.output else None
-    if output is not None:
-        _refuse_to_overwrite_inputs(output, sources)
+    outputs = _outputs(args)
+    for _, path in outputs:
+        if path is not None:
+            _refuse_to_overwrite_inputs(path, sources)
     if sum(1 for s in sources if isinstance(s, TraceSource) and s.path is None) > 1:
         raise UsageError("standard input ('-') can be given only once")
-    rulebook = _rulebook(args)
-    selection = Selection.build(rulebook, args.select, args.ignore)
-    options = RunOptions(max_errors=1 if args.stop_on_first_error else args.max_errors, selection=selection.codes)
+    rulebook = _rulebook(args, config)
+    select = args.select if args.select is not None else (",".join(config.select) if config.select is not None else None)
+    ignore = args.ignore if args.ignore is not None else (",".join(config.ignore) or None)
+    selection = Selection.build(rulebook, select, ignore)
+    severities = _severities(rulebook, config)
+    fail_on = args.fail_on or config.fail_on or "error"
+    baseline_path = Path(args.baseline) if args.baseline else config.baseline if not args.write_baseline else None
+    if args.prune_baseline and baseline_path is None:
+        raise UsageError("--prune-baseline needs --baseline FILE (or baseline in the configuration)")
+    baseline = Baseline.read(baseline_path) if baseline_path is not None else None
+    options = RunOptions(
+        max_errors=1 if args.stop_on_first_error else args.max_errors,
+        selection=selection.codes,
+        severities=severities,
+        baseline=baseline,
+        timeline=any(fmt == "html" for fmt, _ in outputs),
+    )
     listener = _Listener(sys.stderr, quiet=args.quiet)
     result = check_sources(sources, rulebook, options, listener)
 
-    color = output is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    status = _exit_status(result)
-    context = ReportContext(rulebook, argv=tuple(argv), exit_code=status,
-                            root=os.getcwd(), color=color, quiet=args.quiet)
-    buffer = io.StringIO()
-    FORMATS[args.format](result, buffer, context)
-    _write(buffer.getvalue(), output)
+    status = _exit_status(result, fail_on)
+    if args.write_baseline:
+        count = Baseline.write(Path(args.write_baseline), result.findings)
+        print(f"dmalint: wrote {count} finding(s) to the baseline {args.write_baseline}", file=sys.stderr)
+        status = EXIT_FAILED if result.failed else EXIT_CLEAN
+    if args.prune_baseline and baseline is not None and baseline_path is not None:
+        stale = {entry.fingerprint for entry in result.stale_baseline}
+        kept = Baseline.write(baseline_path, [entry for fp, entry in baseline.entries.items() if fp not in stale])
+        print(f"dmalint: pruned {len(stale)} stale entr{'y' if len(stale) == 1 else 'ies'} from {baseline_path}; "
+              f"{kept} remain", file=sys.stderr)
+    for fmt, path in outputs:
+        color = path is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+        context = ReportContext(rulebook, argv=tuple(argv), exit_code=status, fail_on=_threshold(fail_on),
+                                root=os.getcwd(), color=color, quiet=args.quiet,
+                                baseline=str(baseline_path) if baseline_path is not None else None)
+        buffer = io.StringIO()
+        FORMATS[fmt](result, buffer, context)
+        _write(buffer.getvalue(), path)
     return status
 
 
-def _exit_status(result: RunResult) -> int:
+def _config(args: argparse.Namespace) -> Config:
+    if args.isolated:
+        return Config()
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise UsageError(f"--config {path}: no such file")
+        return load_config(path)
+    return load_config(find_config(Path.cwd()))
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """The reports to write: --format to --output (or standard output), then each --output-format."""
+    outputs: list[tuple[str, Path | None]] = [(args.format, Path(args.output) if args.output else None)]
+    for spec in args.output_format:
+        fmt, colon, name = spec.partition(":")
+        if not colon or not name or fmt not in FORMATS:
+            raise UsageError(f"--output-format {spec!r}: give FORMAT:FILE with FORMAT one of {', '.join(sorted(FORMATS))}")
+        outputs.append((fmt, Path(name)))
+    targets = [path.resolve() for _, path in outputs if path is not None]
+    if len(targets) != len(set(targets)):
+        raise UsageError("two reports would be written to the same file")
+    return outputs
+
+
+def _severities(rulebook: Rulebook, config: Config) -> dict[str, Severity]:
+    overrides = {}
+    for code, level in config.severity.items():
+        rule = rulebook.get(code)
+        if rule is None:
+            raise UsageError(f"{config.path}: severity.{code}: no rule is called {code}")
+        overrides[rule.code] = Severity(level)
+    return overrides
+
+
+def _threshold(fail_on: str) -> Severity | None:
+    return None if fail_on == "never" else Severity(fail_on)
+
+
+def _exit_status(result: RunResult, fail_on: str = "error") -> int:
+    """2 if a trace could not be checked; 1 if a finding (not a suppressed one) reaches the
+    --fail-on severity; else 0."""
     if result.failed:
         return EXIT_FAILED
-    if any(f.severity.rank >= Severity.ERROR.rank for f in result.findings):
+    threshold = _threshold(fail_on)
+    if threshold is not None and any(f.severity.rank >= threshold.rank for f in result.findings):
         return EXIT_FINDINGS
     return EXIT_CLEAN
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from model.location import SourceLocation
 
-__all__ = ["Finding", "Related", "Severity", "fingerprint"]
+__all__ = ["Finding", "Related", "Severity", "Suppressed", "fingerprint"]
 
 
 class Severity(enum.StrEnum):
@@ -56,6 +56,16 @@ class Finding:
     def sort_key(self) -> tuple:
         loc = self.location
         return (loc.path, loc.line, loc.column, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """A finding the user chose not to see: `kind` is `inline` (a `# dmalint: ignore[...]`
+    comment in the trace) or `baseline` (`--baseline FILE`); `justification` says why."""
+
+    finding: Finding
+    kind: str
+    justification: str
 
 
 def fingerprint(code: str, path: str, *identity: object) -> str:

@@ -241,9 +241,13 @@ class _ErrorExplainer:
         stack = getattr(state, "state_stack", None)
         key = (tuple(stack) if stack is not None else None, getattr(token, "type", type(error).__name__))
         if key not in self._labels:
-            self._labels[key] = error.match_examples(
-                self._parse_example, _EXAMPLES, token_type_match_fallback=True, use_accepts=True
-            )
+            try:
+                label = error.match_examples(self._parse_example, _EXAMPLES, token_type_match_fallback=True, use_accepts=True)
+            except TypeError:
+                # Lark 1.3 formats a debug message with %d of a ParserState when two examples
+                # share a state but not the expected tokens: ask again without comparing them.
+                label = error.match_examples(self._parse_example, _EXAMPLES, token_type_match_fallback=True, use_accepts=False)
+            self._labels[key] = label
         return self._labels[key]
 
     def _parse_example(self, text: str) -> Any:

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from model.events import Event
+from model.events import Event, Record
 
+from .baseline import Baseline, BaselineEntry
 from .engine import FileCheck
 from .errors import InputError, TraceSyntaxError
-from .findings import Finding, Severity
+from .findings import Finding, Severity, Suppressed
 from .reader import Diagnostic, TraceSource, read_trace
 from .rulebook import Rulebook
+from .suppression import InlineSuppressions
 
-__all__ = ["FileResult", "RunOptions", "RunResult", "check_sources"]
+__all__ = ["FileResult", "RunOptions", "RunResult", "TraceCheck", "check_sources"]
 
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How far to go: stop after `max_errors` unparsed lines in the whole run (None: never)."""
+    """How to run: stop after `max_errors` unparsed lines in the whole run (None: never);
+    `selection` the codes to report (None: every rule); `severities` overrides of a rule's
+    severity by code; `baseline` the fingerprints of findings to hide as already known
+    (`--baseline`); `timeline` to record each trace's Timeline for the HTML report."""
 
     max_errors: int | None = None
-    selection: frozenset[str] | None = None  # codes to report; None: every rule
-    timeline: bool = False  # record each trace's Timeline (IRQL per CPU, object lifetimes) for the HTML report
+    selection: frozenset[str] | None = None
+    severities: Mapping[str, Severity] = field(default_factory=dict)
+    baseline: Baseline | None = None
+    timeline: bool = False
 
 
 @dataclass(slots=True)
@@ -38,6 +45,7 @@ class FileResult:
     warnings: list[Diagnostic] = field(default_factory=list)
     error: InputError | None = None
     complete: bool = True
+    suppressed: list[Suppressed] = field(default_factory=list)  # findings hidden inline or by the baseline
     timeline: Any = None  # a checker.timeline.Timeline when RunOptions.timeline asked for one
 
     @property
@@ -52,6 +60,7 @@ class RunResult:
     files: list[FileResult] = field(default_factory=list)
     stopped_early: bool = False
     rules: int = 0
+    stale_baseline: list[BaselineEntry] = field(default_factory=list)  # entries of checked traces no finding matched
 
     @property
     def findings(self) -> list[Finding]:
@@ -69,6 +78,54 @@ class RunResult:
 Listener = Callable[[TraceSyntaxError | Diagnostic | InputError], None]
 
 
+class TraceCheck:
+    """One trace through the engine and the user's gates: severity overrides, the selection,
+    inline suppressions and the baseline. `feed` each item the reader yields, then `finish`."""
+
+    def __init__(self, path: str, rulebook: Rulebook, options: RunOptions = RunOptions(), observer: Any = None) -> None:
+        self.options = options
+        self.engine = FileCheck(path, rulebook, options.selection, observer=observer)
+        self.inline = InlineSuppressions(path, rulebook)
+        self.result = FileResult(path=path)
+
+    def feed(self, item: Record | TraceSyntaxError | Diagnostic) -> None:
+        result = self.result
+        if isinstance(item, TraceSyntaxError):
+            result.unparsed_lines += 1
+            self._report([self.engine.unparsed(item)])
+        elif isinstance(item, Diagnostic):
+            result.warnings.append(item)
+        else:
+            self.inline.see(item)
+            if isinstance(item, Event):
+                result.events += 1
+            found = self.engine.feed(item)
+            if found:
+                self._report(found)
+
+    def finish(self) -> FileResult:
+        self._report(self.engine.finish())
+        self._report(self.inline.unused(), inline=False)
+        return self.result
+
+    def _report(self, findings: list[Finding], inline: bool = True) -> None:
+        options = self.options
+        if options.severities:
+            findings = [replace(f, severity=options.severities[f.code]) if f.code in options.severities else f for f in findings]
+        if options.selection is not None:
+            findings = [f for f in findings if f.code in options.selection]
+        if inline:
+            findings, hidden = self.inline.split(findings)
+            self.result.suppressed.extend(hidden)
+        baseline = options.baseline
+        if baseline is not None and baseline.entries:
+            known = [f for f in findings if f.fingerprint in baseline.entries]
+            if known:
+                findings = [f for f in findings if f.fingerprint not in baseline.entries]
+                self.result.suppressed.extend(Suppressed(f, "baseline", baseline.justification) for f in known)
+        self.result.findings.extend(findings)
+
+
 def check_sources(
     sources: Iterable[TraceSource | InputError],
     rulebook: Rulebook,
@@ -78,7 +135,6 @@ def check_sources(
     """Check each source in turn. `listener` hears each syntax error, warning and input
     error as it happens, so a terminal can show them while a long trace is still read."""
     result = RunResult(rules=len(rulebook) if options.selection is None else len(options.selection))
-    keep = (lambda finding: True) if options.selection is None else (lambda finding: finding.code in options.selection)
     errors_left = options.max_errors
     for source in sources:
         if isinstance(source, InputError):
@@ -86,44 +142,37 @@ def check_sources(
             if listener:
                 listener(source)
             continue
-        file_result = FileResult(path=source.display)
-        result.files.append(file_result)
         if result.stopped_early:
-            file_result.complete = False
+            result.files.append(FileResult(path=source.display, complete=False))
             continue
         recorder = None
         if options.timeline:
             from .timeline import TimelineRecorder
 
             recorder = TimelineRecorder(source.display)
-        check = FileCheck(source.display, rulebook, options.selection, observer=recorder)
+        check = TraceCheck(source.display, rulebook, options, observer=recorder)
+        file_result = check.result
+        result.files.append(file_result)
         try:
             for item in read_trace(source):
-                if isinstance(item, TraceSyntaxError):
-                    file_result.unparsed_lines += 1
-                    file_result.findings.append(check.unparsed(item))
-                    if listener:
-                        listener(item)
-                    if errors_left is not None:
-                        errors_left -= 1
-                        if errors_left <= 0:
-                            result.stopped_early = True
-                            file_result.complete = False
-                            break
-                elif isinstance(item, Diagnostic):
-                    file_result.warnings.append(item)
-                    if listener:
-                        listener(item)
-                else:
-                    if isinstance(item, Event):
-                        file_result.events += 1
-                    file_result.findings.extend(f for f in check.feed(item) if keep(f))
+                check.feed(item)
+                if listener and isinstance(item, (TraceSyntaxError, Diagnostic)):
+                    listener(item)
+                if isinstance(item, TraceSyntaxError) and errors_left is not None:
+                    errors_left -= 1
+                    if errors_left <= 0:
+                        result.stopped_early = True
+                        file_result.complete = False
+                        break
             else:
-                file_result.findings.extend(f for f in check.finish() if keep(f))
-            if recorder is not None:
-                file_result.timeline = recorder.timeline()
+                check.finish()
+                if recorder is not None:
+                    file_result.timeline = recorder.timeline()
         except InputError as error:
             file_result.error = error
             if listener:
                 listener(error)
+    if options.baseline is not None:
+        seen = {f.fingerprint for file in result.files for f in (*file.findings, *(s.finding for s in file.suppressed))}
+        result.stale_baseline = options.baseline.stale(seen, {file.path for file in result.files if file.checked})
     return result

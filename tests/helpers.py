@@ -7,13 +7,12 @@ import re
 import textwrap
 from pathlib import Path
 
-from checker.engine import FileCheck
 from checker.errors import TraceSyntaxError
 from checker.findings import Finding
 from checker.parser import LineParser
-from checker.reader import Diagnostic, TraceSource, read_stream
+from checker.reader import TraceSource, read_stream
 from checker.rulebook import builtin_rulebook
-from checker.run import RunResult, check_sources
+from checker.run import RunResult, TraceCheck, check_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -47,16 +46,12 @@ def read_all(data: bytes, path: str = "test.trace") -> list:
 
 
 def check_bytes(data: bytes, path: str = "test.trace") -> list[Finding]:
-    """The findings of one trace given as bytes, through the same engine as the CLI."""
-    check = FileCheck(path, builtin_rulebook())
-    findings: list[Finding] = []
+    """The findings of one trace given as bytes, through the same per-trace path as the CLI
+    (engine, inline suppressions); suppressed findings are not among them."""
+    check = TraceCheck(path, builtin_rulebook())
     for item in read_stream(io.BytesIO(data), path):
-        if isinstance(item, TraceSyntaxError):
-            findings.append(check.unparsed(item))
-        elif not isinstance(item, Diagnostic):
-            findings.extend(check.feed(item))
-    findings.extend(check.finish())
-    return sorted(findings, key=lambda f: f.sort_key)
+        check.feed(item)
+    return sorted(check.finish().findings, key=lambda f: f.sort_key)
 
 
 def assert_findings(text: str, *codes: str) -> list[Finding]:

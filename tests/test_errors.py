@@ -115,3 +115,11 @@ def test_control_characters_are_named_not_printed(line, headline):
     shown, caret = format_syntax_error(error).splitlines()[1:3]
     assert all(c >= " " for c in shown) and len(shown) == len(line) + 4
     assert shown[caret.index("^")] == "\ufffd"
+
+
+def test_a_tracefmt_prefix_glued_after_a_call_is_a_located_error_not_a_crash():
+    # Lark 1.3's match_examples raised TypeError on this line (found by Hypothesis)
+    line = ("[1]0004.01A8::11/21/2026-10:23:45.123488 [nvmemini] irql=DISPATCH callback HwStorStartIo(DeviceExtension=0x1, "
+            "Srb=0x2)[3]0004.0F3C::11/21/2026-10:23:45.123490 [nvmemini] irql=DISPATCH call StorPortAllocateMdl(A=1)")
+    (finding,) = assert_findings(line, "TRACE001")
+    assert finding.location.column == line.index(")[3]") + 2

@@ -14,6 +14,7 @@ from checker.rulebook import builtin_rulebook
 from .helpers import check_bytes
 
 ANNOTATION = re.compile(r"^\s*#\s*(ruleid|ok|todoruleid|todook):\s*([a-z0-9-]+)\s*$")
+SUPPRESSION = re.compile(r"^\s*#\s*dmalint:")  # a suppression comment can be annotated: TRACE006 sits on it
 
 CASES = [(rule, index, fixture) for rule in builtin_rulebook() for index, fixture in enumerate(rule.doc["tests"])]
 
@@ -26,7 +27,7 @@ def annotations(fixture: str) -> dict[int, str]:
         match = ANNOTATION.match(line)
         if match:
             pending.append(match.group(1))
-        elif line.strip() and not line.lstrip().startswith("#"):
+        elif line.strip() and (not line.lstrip().startswith("#") or SUPPRESSION.match(line)):
             for kind in pending:
                 marks[number] = kind
             pending = []

@@ -25,3 +25,4 @@ class ReportContext:
     root: str = "."
     color: bool = False
     quiet: bool = False
+    baseline: str | None = None  # the --baseline file, if any

@@ -37,6 +37,9 @@ def _finding(finding: Finding) -> dict[str, Any]:
 
 
 def to_document(result: RunResult) -> dict[str, Any]:
+    """The report as JSON-ready data. Findings hidden by an inline suppression or the baseline
+    are in `suppressed` with their reason, not in `findings`; `stale_baseline` lists baseline
+    entries no finding matched any more."""
     files = [
         {
             "path": file.path,
@@ -55,6 +58,13 @@ def to_document(result: RunResult) -> dict[str, Any]:
         "tool": {"name": "dmalint", "version": __version__},
         "files": files,
         "findings": [_finding(f) for f in result.findings],
+        "suppressed": [
+            {**_finding(s.finding), "suppression": {"kind": s.kind, "justification": s.justification}}
+            for s in sorted((s for file in result.files for s in file.suppressed), key=lambda s: s.finding.sort_key)
+        ],
+        "stale_baseline": [
+            {"fingerprint": e.fingerprint, "code": e.code, "path": e.path, "message": e.message} for e in result.stale_baseline
+        ],
         "summary": {**summary_counts(result), "stopped_early": result.stopped_early},
     }
 

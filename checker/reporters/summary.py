@@ -21,6 +21,7 @@ def summary_counts(result: RunResult) -> dict[str, int]:
         "warnings": result.count(Severity.WARNING),
         "notes": result.count(Severity.NOTE),
         "unparsed_lines": sum(f.unparsed_lines for f in files),
+        "suppressed": sum(len(f.suppressed) for f in files),
     }
 
 
@@ -39,6 +40,8 @@ def summary_line(result: RunResult) -> str:
     findings = _plural(c["findings"], "finding")
     parts.append(f"{findings} ({by_severity})" if by_severity else findings)
     parts.append(_plural(c["unparsed_lines"], "unparsed line"))
+    if c["suppressed"]:
+        parts.append(f"{c['suppressed']:,} suppressed")
     line = ": ".join([parts[0], ", ".join(parts[1:])])
     if c["files_not_checked"]:
         line += f"; {_plural(c['files_not_checked'], 'file')} NOT checked"

@@ -47,6 +47,12 @@ def render(result: RunResult, stream: TextIO, context: ReportContext) -> None:
             note.append(related.message)
             console.print(note)
     if not quiet:
+        if result.stale_baseline:
+            where = context.baseline or "the baseline"
+            console.print(Text(f"{where}: {len(result.stale_baseline)} entr{'y' if len(result.stale_baseline) == 1 else 'ies'} "
+                               "no longer occur (remove them with --prune-baseline):", style="yellow"))
+            for entry in result.stale_baseline:
+                console.print(Text(f"  {entry.path}: {entry.code} {entry.message}"))
         for file in result.files:
             if file.error is not None:
                 console.print(Text(f"{file.path}: not checked: {file.error.message}", style="bold red"))
