@@ -140,3 +140,18 @@ def test_several_outputs_in_one_run(capsys, workdir):
     assert status == 2 and "give FORMAT:FILE" in err
     status, _, err = run(capsys, "check", "--output-format", f"json:{trace}", trace)
     assert status == 2 and "refusing to overwrite" in err
+
+
+def test_the_configuration_example_in_docs_ci_md_is_valid(tmp_path):
+    import re
+
+    from checker.config import load_config
+
+    from .helpers import ROOT
+
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", text, re.DOTALL).group(1)
+    (tmp_path / "pyproject.toml").write_text(example)
+    config = load_config(tmp_path / "pyproject.toml")
+    assert config.fail_on == "warning" and config.severity == {"POOL005": "error"} and config.ignore == ("POOL009",)
+    assert config.baseline == tmp_path / "dmalint-baseline.json" and config.rules == (tmp_path / "dmalint-rules",)
