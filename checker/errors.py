@@ -32,12 +32,23 @@ class DmalintError(Exception):
         self.message = message
         self.location = location
 
+    def __reduce__(self) -> tuple:
+        # pickled whole (for --jobs workers): the subclasses' own fields included
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
     def __str__(self) -> str:
         if self.location is None:
             return f"error: {self.message}"
         loc = self.location
         where = loc.path if loc.line == 0 else f"{loc.path}:{loc.line}:{loc.column}"
         return f"{where}: error: {self.message}"
+
+
+def _rebuild(cls: type, state: dict) -> DmalintError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(DmalintError):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -131,48 +132,103 @@ def check_sources(
     rulebook: Rulebook,
     options: RunOptions = RunOptions(),
     listener: Listener | None = None,
+    jobs: int = 1,
+    load_rules: Callable[[], Rulebook] | None = None,
 ) -> RunResult:
     """Check each source in turn. `listener` hears each syntax error, warning and input
-    error as it happens, so a terminal can show them while a long trace is still read."""
-    result = RunResult(rules=len(rulebook) if options.selection is None else len(options.selection))
-    errors_left = options.max_errors
-    for source in sources:
-        if isinstance(source, InputError):
-            result.files.append(FileResult(path=source.location.path if source.location else "?", error=source))
-            if listener:
-                listener(source)
-            continue
-        if result.stopped_early:
-            result.files.append(FileResult(path=source.display, complete=False))
-            continue
-        recorder = None
-        if options.timeline:
-            from .timeline import TimelineRecorder
+    error as it happens, so a terminal can show them while a long trace is still read.
 
-            recorder = TimelineRecorder(source.display)
-        check = TraceCheck(source.display, rulebook, options, observer=recorder)
-        file_result = check.result
-        result.files.append(file_result)
-        try:
-            for item in read_trace(source):
-                check.feed(item)
-                if listener and isinstance(item, (TraceSyntaxError, Diagnostic)):
-                    listener(item)
-                if isinstance(item, TraceSyntaxError) and errors_left is not None:
-                    errors_left -= 1
-                    if errors_left <= 0:
-                        result.stopped_early = True
-                        file_result.complete = False
-                        break
-            else:
-                check.finish()
-                if recorder is not None:
-                    file_result.timeline = recorder.timeline()
-        except InputError as error:
-            file_result.error = error
-            if listener:
-                listener(error)
+    With `jobs` > 1, traces are checked in that many processes (each loads the rules with
+    `load_rules`, a picklable callable); results, and what the listener hears, come in the
+    order of `sources`, exactly as with one job. A run with an error limit (`max_errors`)
+    checks in order in this process, since the limit spans traces."""
+    result = RunResult(rules=len(rulebook) if options.selection is None else len(options.selection))
+    sources = list(sources)
+    parallel = jobs > 1 and options.max_errors is None and load_rules is not None and _files(sources) > 1
+    if parallel:
+        for file_result, heard in _in_processes(sources, options, jobs, load_rules):  # type: ignore[arg-type]
+            result.files.append(file_result)
+            for item in heard if listener else ():
+                listener(item)  # type: ignore[misc]
+    else:
+        errors_left = [options.max_errors]
+        for source in sources:
+            if result.stopped_early and not isinstance(source, InputError):
+                result.files.append(FileResult(path=source.display, complete=False))
+                continue
+            file_result, _ = _check_one(source, rulebook, options, listener, errors_left)
+            result.files.append(file_result)
+            if errors_left[0] is not None and errors_left[0] <= 0 and file_result.error is None and not file_result.complete:
+                result.stopped_early = True
     if options.baseline is not None:
         seen = {f.fingerprint for file in result.files for f in (*file.findings, *(s.finding for s in file.suppressed))}
         result.stale_baseline = options.baseline.stale(seen, {file.path for file in result.files if file.checked})
     return result
+
+
+def _files(sources: list) -> int:
+    return sum(1 for source in sources if isinstance(source, TraceSource))
+
+
+def _check_one(
+    source: TraceSource | InputError,
+    rulebook: Rulebook,
+    options: RunOptions,
+    listener: Listener | None,
+    errors_left: list[int | None],
+) -> tuple[FileResult, list]:
+    """One trace's result; `errors_left` (a one-item list) counts down the run's error limit."""
+    if isinstance(source, InputError):
+        if listener:
+            listener(source)
+        return FileResult(path=source.location.path if source.location else "?", error=source), []
+    recorder = None
+    if options.timeline:
+        from .timeline import TimelineRecorder
+
+        recorder = TimelineRecorder(source.display)
+    check = TraceCheck(source.display, rulebook, options, observer=recorder)
+    file_result = check.result
+    try:
+        for item in read_trace(source):
+            check.feed(item)
+            if listener and isinstance(item, (TraceSyntaxError, Diagnostic)):
+                listener(item)
+            if isinstance(item, TraceSyntaxError) and errors_left[0] is not None:
+                errors_left[0] -= 1
+                if errors_left[0] <= 0:
+                    file_result.complete = False
+                    break
+        else:
+            check.finish()
+            if recorder is not None:
+                file_result.timeline = recorder.timeline()
+    except InputError as error:
+        file_result.error = error
+        if listener:
+            listener(error)
+    return file_result, []
+
+
+_WORKER_RULES: dict[str, Rulebook] = {}
+
+
+def _worker(task: tuple[TraceSource | InputError, RunOptions, Callable[[], Rulebook]]) -> tuple[FileResult, list]:
+    """Check one trace in a worker process; what a listener would hear is returned, in order."""
+    source, options, load_rules = task
+    key = repr(load_rules)  # a fresh copy of the callable arrives with each task
+    rulebook = _WORKER_RULES.get(key)
+    if rulebook is None:
+        rulebook = _WORKER_RULES[key] = load_rules()
+    heard: list = []
+    file_result, _ = _check_one(source, rulebook, options, heard.append, [None])
+    return file_result, heard
+
+
+def _in_processes(sources: list, options: RunOptions, jobs: int, load_rules: Callable[[], Rulebook]) -> Iterator[tuple]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn" if sys.platform == "win32" else "fork")
+    with ProcessPoolExecutor(max_workers=min(jobs, _files(sources)), mp_context=context) as pool:
+        yield from pool.map(_worker, [(source, options, load_rules) for source in sources], chunksize=1)

@@ -16,7 +16,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 GOLDEN = ROOT / "tests" / "golden"
 
 
-@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("fmt", ["text", "json", "junit", "sarif"])
 @pytest.mark.parametrize("name", ["typos", "violations"])
 def test_report_matches_golden(name, fmt, capsys, monkeypatch):
     monkeypatch.chdir(FIXTURES)
@@ -24,6 +24,7 @@ def test_report_matches_golden(name, fmt, capsys, monkeypatch):
     out, err = capsys.readouterr()
     assert status == 1
     report = out.replace(__version__, "VERSION")
+    report = report.replace(FIXTURES.as_uri() + "/", "file:///ROOT/")  # SARIF's %SRCROOT%: no absolute path
     golden = GOLDEN / f"{name}.{fmt}"
     stderr_golden = GOLDEN / f"{name}.stderr"
     if os.environ.get("DMALINT_UPDATE_GOLDEN"):

@@ -27,6 +27,7 @@ def test_wheel_installs_and_checks_a_trace_from_anywhere(tmp_path):
     assert "checker/_data/grammar/dmatrace.lark" in names
     assert "checker/_data/rules/ddi-signatures.yaml" in names
     assert "checker/_data/rules/trace/trace-syntax-error.yaml" in names
+    assert "checker/reporters/templates/report.html.j2" in names  # the HTML report's templates
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -49,6 +50,10 @@ def test_wheel_installs_and_checks_a_trace_from_anywhere(tmp_path):
     assert "1 file checked against" in clean.stdout
     typo = subprocess.run([dmalint, "check", "typo.trace"], cwd=elsewhere, capture_output=True, text=True, env=env)
     assert typo.returncode == 1 and "TRACE001" in typo.stdout and "Traceback" not in typo.stderr
+    html = subprocess.run([dmalint, "check", "--format", "html", "-o", "report.html", "a.trace"], cwd=elsewhere,
+                          capture_output=True, text=True, env=env)
+    assert html.returncode == 0, html.stderr
+    assert "Compliant" in (elsewhere / "report.html").read_text(encoding="utf-8")
     where = subprocess.run(
         [str(python), "-c", "import checker.resources as r; print(r.grammar_path())"], cwd=elsewhere, capture_output=True, text=True
     )

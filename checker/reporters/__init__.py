@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..run import RunResult
-from . import json, text
+from . import html, json, junit, sarif, text
 from .context import ReportContext
 
 __all__ = ["FORMATS", "ReportContext", "Reporter"]
 
 Reporter = Callable[[RunResult, TextIO, ReportContext], None]
-FORMATS: dict[str, Reporter] = {"text": text.render, "json": json.render}
+FORMATS: dict[str, Reporter] = {"text": text.render, "json": json.render, "junit": junit.render, "html": html.render, "sarif": sarif.render}

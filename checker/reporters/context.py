@@ -26,3 +26,4 @@ class ReportContext:
     color: bool = False
     quiet: bool = False
     baseline: str | None = None  # the --baseline file, if any
+    selection: frozenset[str] | None = None  # the codes the run checked (None: every rule of the rulebook)
