@@ -7,6 +7,7 @@ so an event costs only the checks that can match it. Per-event checks run as rec
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from model.events import Event, Record
@@ -23,6 +24,7 @@ from .signatures import signatures
 __all__ = ["SYNTAX_ERROR", "Dispatch", "FileCheck"]
 
 SYNTAX_ERROR = "TRACE001"
+RECENT_EVENTS = 65_536  # events whose CPU and IRQL a finding's related events can still name
 
 
 Entry = tuple[Rule, Check]
@@ -83,6 +85,7 @@ class FileCheck:
         self.last: Effects | None = None
         self.last_location: SourceLocation | None = None
         self._occurrences: dict[tuple, int] = {}
+        self._recent: OrderedDict[int, tuple[int | None, str | None]] = OrderedDict()  # line -> (cpu, IRQL), bounded
         self._once: dict[str, set] = {}
         self._known_ddis = set(self.dispatch.known_ddis) | set(self.machine.handled_ddis())
 
@@ -98,6 +101,10 @@ class FileCheck:
         if not isinstance(record, Event):
             return []
         self.last_location = record.location
+        recent = self._recent
+        recent[record.location.line] = (effects.cpu, None if effects.irql is None else str(effects.irql))
+        if len(recent) > RECENT_EVENTS:
+            recent.popitem(last=False)
         entries = self.dispatch.checks_for(record.verb, getattr(record, "name", None))
         if not entries:
             return []
@@ -126,6 +133,7 @@ class FileCheck:
 
     def _finding(self, rule: Rule, match: Match, location: SourceLocation, default_identity: tuple) -> Finding:
         identity = match.identity or default_identity
+        recent = self._recent
         occurrence_key = (rule.code, identity)
         occurrence = self._occurrences.get(occurrence_key, 0)
         self._occurrences[occurrence_key] = occurrence + 1
@@ -135,9 +143,11 @@ class FileCheck:
             severity=rule.severity,
             message=match.message,
             location=location,
-            related=tuple(Related(at, text) for at, text in match.related),
+            related=tuple(Related(at, text, *recent.get(at.line, (None, None))) for at, text in match.related),
             facts={name: plain(value) for name, value in match.values.items()},
             fingerprint=fingerprint(rule.code, self.path, *identity, occurrence),
+            cpu=recent.get(location.line, (None, None))[0],
+            irql=recent.get(location.line, (None, None))[1],
         )
 
     def unparsed(self, error: TraceSyntaxError) -> Finding:

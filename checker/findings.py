@@ -31,6 +31,8 @@ class Related:
 
     location: SourceLocation
     message: str
+    cpu: int | None = None  # where the trace says (None when the event is too far back to know)
+    irql: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class Finding:
     related: tuple[Related, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    cpu: int | None = None  # the CPU and IRQL of the event the finding is on
+    irql: str | None = None
 
     @property
     def sort_key(self) -> tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -146,14 +147,33 @@ def test_the_code_flow_walks_the_related_events_in_line_order_then_the_finding_w
     late_first = finding("SGL002", 20, related=(9, 6), facts={"list": 0xB000, "ddi": "PutScatterGatherList", "built": 6})
     [result] = the_run(report(run_of(late_first)))["results"]
     [flow] = result["codeFlows"]
-    [thread] = flow["threadFlows"]
+    [thread] = flow["threadFlows"]  # no CPU known: one thread flow
     steps = [(step["location"]["physicalLocation"]["region"]["startLine"], step["location"]["message"]["text"])
              for step in thread["locations"]]
     assert steps == [(6, "event at line 6"), (9, "event at line 9"), (20, "SGL002 at line 20")]
     assert [step["importance"] for step in thread["locations"]] == ["important", "important", "essential"]
     state = {"list": {"text": "0xb000"}, "ddi": {"text": "PutScatterGatherList"}, "built": {"text": "6"}}
-    assert all(step["state"] == state for step in thread["locations"])
+    assert thread["locations"][-1]["state"] == state and "state" not in thread["locations"][0]
     assert [r["id"] for r in result["relatedLocations"]] == [1, 2]  # as the rule lists them
+
+
+def test_a_thread_flow_per_cpu_with_the_irql_at_each_step():
+    result = check_files(FIXTURES / "violations.trace")
+    run = the_run(report(result))
+    double_put = next(r for r in run["results"] if r["ruleId"] == "SGL002")
+    [thread] = double_put["codeFlows"][0]["threadFlows"]  # build, first put and second put all ran on CPU 1
+    assert thread["id"] == "cpu1" and thread["message"]["text"] == "CPU 1"
+    assert [step["state"]["IRQL"]["text"] for step in thread["locations"]] == ["DISPATCH_LEVEL", "PASSIVE_LEVEL", "DISPATCH_LEVEL"]
+    double_free = next(r for r in run["results"] if r["ruleId"] == "POOL001")
+    assert [t["id"] for t in double_free["codeFlows"][0]["threadFlows"]] == ["cpu0"]
+    two_cpus = finding("SGL002", 20, related=(9, 6))
+    two_cpus = replace(two_cpus, cpu=1, irql="DISPATCH_LEVEL",
+                       related=(Related(SourceLocation("x.trace", 6, 1, 5), "built here", 0, "DISPATCH_LEVEL"),
+                                Related(SourceLocation("x.trace", 9, 1, 5), "first put here", 1, "DISPATCH_LEVEL")))
+    [result] = the_run(report(run_of(two_cpus)))["results"]
+    flows = result["codeFlows"][0]["threadFlows"]
+    assert [(f["id"], [s["location"]["physicalLocation"]["region"]["startLine"] for s in f["locations"]]) for f in flows] == [
+        ("cpu0", [6]), ("cpu1", [9, 20])]
 
 
 def test_facts_are_written_as_the_rules_message_writes_them():
@@ -268,10 +288,10 @@ def test_past_the_thread_flow_limit_the_last_events_before_the_finding_are_kept(
     [thread] = run["results"][0]["codeFlows"][0]["threadFlows"]
     lines = [step["location"]["physicalLocation"]["region"]["startLine"] for step in thread["locations"]]
     assert lines == [4, 5, 30]
-    assert thread["message"] == {"text": "the last 3 of 6 events"}
+    assert thread["message"] == {"text": "CPU not known: the last 3 of 6 events"}
     assert len(run["results"][0]["relatedLocations"]) == 5
     [untouched] = run["results"][1]["codeFlows"][0]["threadFlows"]
-    assert len(untouched["locations"]) == 2 and "message" not in untouched
+    assert len(untouched["locations"]) == 2 and untouched["message"] == {"text": "CPU not known"}
     [note] = run["invocations"][0]["toolExecutionNotifications"]
     assert "code flows of 1 result(s)" in note["message"]["text"]
 

@@ -28,9 +28,12 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "column": loc.column,
         "end_column": loc.end_column,
         "related": [
-            {"path": r.location.path, "line": r.location.line, "column": r.location.column, "message": r.message}
+            {"path": r.location.path, "line": r.location.line, "column": r.location.column, "message": r.message,
+             "cpu": r.cpu, "irql": r.irql}
             for r in finding.related
         ],
+        "cpu": finding.cpu,
+        "irql": finding.irql,
         "facts": dict(finding.facts),
         "fingerprint": finding.fingerprint,
     }

@@ -261,28 +261,39 @@ def _result(entry: _Entry, index: Mapping[str, int], places: _Places, context: R
 
 
 def _code_flow(finding: Finding, places: _Places, context: ReportContext) -> tuple[dict[str, Any], int]:
-    """One thread flow: the related events in line order, then the finding's own event, each
-    with the finding's facts as its state. The trace's CPUs are not split into thread flows:
-    a related event does not say which CPU it ran on."""
-    state = _state(finding, context)
-    steps = [
-        places.at(related.location, related.message)
-        for related in sorted(finding.related, key=lambda related: (related.location.line, related.location.column))
-    ]
-    steps.append(places.at(finding.location, finding.message))
+    """A thread flow per CPU: the related events that CPU ran, in line order, then (on its CPU)
+    the finding's own event. Each step's state is the CPU's IRQL there; the finding's step adds
+    the finding's facts. Events too far back for the engine to name their CPU form one more
+    thread flow of their own."""
+    facts = _state(finding, context)
+    steps = [(related.location, related.message, related.cpu, related.irql, False)
+             for related in sorted(finding.related, key=lambda related: (related.location.line, related.location.column))]
+    steps.append((finding.location, finding.message, finding.cpu, finding.irql, True))
     total = len(steps)
     steps = steps[-MAX_THREAD_FLOW_LOCATIONS:]
-    locations = []
-    for number, location in enumerate(steps, start=1):
-        step: dict[str, Any] = {"location": location}
+    by_cpu: dict[int | None, list[dict[str, Any]]] = {}
+    for location, message, cpu, irql, last in steps:
+        state: dict[str, dict[str, str]] = {}
+        if cpu is not None:
+            state["CPU"] = {"text": str(cpu)}  # upper case: a rule's own value names are lower case
+        if irql is not None:
+            state["IRQL"] = {"text": irql}
+        if last:
+            state.update(facts)
+        step: dict[str, Any] = {"location": places.at(location, message)}
         if state:
             step["state"] = state
-        step["importance"] = "essential" if number == len(steps) else "important"
-        locations.append(step)
-    thread_flow: dict[str, Any] = {"locations": locations}
+        step["importance"] = "essential" if last else "important"
+        by_cpu.setdefault(cpu, []).append(step)
+    flows = []
+    for cpu in sorted(by_cpu, key=lambda cpu: (cpu is None, cpu or 0)):
+        flow: dict[str, Any] = {"id": f"cpu{cpu}" if cpu is not None else "cpu-unknown",
+                                "message": {"text": f"CPU {cpu}" if cpu is not None else "CPU not known"},
+                                "locations": by_cpu[cpu]}
+        flows.append(flow)
     if total > len(steps):
-        thread_flow["message"] = {"text": f"the last {len(steps):,} of {total:,} events"}
-    return {"threadFlows": [thread_flow]}, int(total > len(steps))
+        flows[-1]["message"] = {"text": f"{flows[-1]['message']['text']}: the last {len(steps):,} of {total:,} events"}
+    return {"threadFlows": flows}, int(total > len(steps))
 
 
 def _state(finding: Finding, context: ReportContext) -> dict[str, dict[str, str]]:
