@@ -9,9 +9,13 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import yaml
+
 from .errors import ResourceError
 
-__all__ = ["grammar_path", "rules_dir"]
+__all__ = ["YAML_LOADER", "grammar_path", "rules_dir"]
+
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, three times faster, when PyYAML has it
 
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -17,7 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .errors import ResourceError
-from .resources import rules_dir
+from .resources import YAML_LOADER, rules_dir
 
 __all__ = ["RuleProblem", "rule_schema", "validate_rule_file", "validate_rule_text"]
 
@@ -70,8 +70,8 @@ def _key_node(node: yaml.Node, key: str) -> yaml.Node | None:
 def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[RuleProblem]:
     """Every problem of one rule file's text, sorted by position."""
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=YAML_LOADER)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)

@@ -13,7 +13,7 @@ import yaml
 from .checks import Check, CheckError, compile_checks
 from .errors import ResourceError, RuleFileError
 from .findings import Severity
-from .resources import rules_dir
+from .resources import YAML_LOADER, rules_dir
 from .rule_schema import RuleProblem, validate_rule_file
 
 __all__ = ["Rule", "Rulebook", "builtin_rulebook", "rule_files", "validate_rule_directories"]
@@ -97,7 +97,7 @@ def validate_rule_directories(*directories: Path) -> list[RuleProblem]:
             problems.extend(found)
             if found:
                 continue
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
             for key, seen, what in ((data["code"], codes, "code"), (data["name"], names, "name")):
                 if key in seen:
                     problems.append(RuleProblem(str(path), 1, 1, f"{what} {key} is already used by {seen[key]}"))
@@ -106,7 +106,7 @@ def validate_rule_directories(*directories: Path) -> list[RuleProblem]:
 
 def _load_rule(path: Path) -> Rule:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ResourceError(f"{path}: cannot read the rule: {error}") from None
     if not isinstance(data, dict):

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ResourceError
-from .resources import rules_dir
+from .resources import YAML_LOADER, rules_dir
 
 __all__ = ["Signature", "load_signatures", "signatures"]
 
@@ -35,7 +35,7 @@ def load_signatures(path: Path) -> dict[str, Signature]:
     """Read and check a parameter table; ResourceError names the entry that is wrong."""
     try:
         with path.open(encoding="utf-8") as stream:
-            data = yaml.safe_load(stream)
+            data = yaml.load(stream, Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as error:
         raise ResourceError(f"cannot read the DDI table {path}: {error}") from None
     if not isinstance(data, dict):
