@@ -14,12 +14,15 @@ from lark.lexer import PatternStr
 from model.events import Comment, Directive, Event
 from model.location import SourceLocation
 
+from . import fastpath
 from .errors import ResourceError, TraceSyntaxError
 from .resources import grammar_path
 from .signatures import signatures
 from .transform import RecordTransformer, ValueProblem
 
-__all__ = ["LineParser", "VERBS", "load_grammar"]
+__all__ = ["FAST_PATH", "LineParser", "VERBS", "load_grammar"]
+
+_FALLBACK = fastpath.FALLBACK
 
 VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl")
 _FIELDS = ("t", "seq", "cpu", "tid", "irql")
@@ -94,18 +97,41 @@ def load_grammar() -> str:
         raise ResourceError(f"cannot read the grammar {path}: {error}") from None
 
 
-class LineParser:
-    """Parses single lines of one trace into records, with the path and line number set."""
+# The fast path (checker/fastpath.py) for the common line shapes, in front of Lark. On by
+# default; the reference pipeline of bench/ turns it off, here for every parser made after or
+# with LineParser(path, fast=False) for one.
+FAST_PATH = True
 
-    def __init__(self, path: str = "<trace>") -> None:
+
+class LineParser:
+    """Parses single lines of one trace into records, with the path and line number set.
+
+    With `fast` (default: the module's FAST_PATH), the common lines are read by the fast
+    path, which gives the records Lark's parse gives and hands every other line to Lark.
+    """
+
+    def __init__(self, path: str = "<trace>", fast: bool | None = None) -> None:
         self.lark, self.transformer, self._errors = _shared_parser()
         self.path = path
+        if fast is None:
+            fast = FAST_PATH
+        self.fast = fast and fastpath.AVAILABLE
+        self._fast_parse = fastpath.FastPath(path, signatures(), self.transformer).parse if self.fast else None
 
     def parse(self, text: str, line: int) -> Event | Directive | Comment | None:
         """The record on `text` (a line without its line ending), or None if it holds none.
 
         Raises TraceSyntaxError, located at the offending column, if it does not parse.
         """
+        fast = self._fast_parse
+        if fast is not None:
+            record = fast(text, line)
+            if record is not _FALLBACK:
+                return record
+        return self.parse_with_lark(text, line)
+
+    def parse_with_lark(self, text: str, line: int) -> Event | Directive | Comment | None:
+        """`parse` by the grammar alone, whatever the fast path would say."""
         transformer = self.transformer
         transformer.path = self.path
         transformer.line = line

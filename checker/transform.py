@@ -44,7 +44,7 @@ from model.values import NULL, Struct, Symbol, Value
 
 from .signatures import Signature
 
-__all__ = ["DIRECTIVE_SPECS", "RecordTransformer", "ValueProblem"]
+__all__ = ["DIRECTIVE_SPECS", "RecordTransformer", "ValueProblem", "unknown_parameter"]
 
 _intern = sys.intern
 
@@ -374,8 +374,7 @@ class RecordTransformer(Transformer):
             else:
                 name_str = _intern(str(name))
                 if signature is not None and name_str not in signature.params:
-                    known = ", ".join(signature.params) or "none"
-                    self.warnings.append((name.column, f"{ddi} has no parameter '{name_str}' (documented: {known})"))
+                    self.warnings.append((name.column, unknown_parameter(str(ddi), name_str, signature)))
             if name_str is not None:
                 if name_str in seen:
                     column = ddi.column if positional else name.column
@@ -417,6 +416,12 @@ class RecordTransformer(Transformer):
 
     def array(self, *items: Value | None) -> tuple:
         return tuple(item for item in items if item is not None)
+
+
+def unknown_parameter(ddi: str, name: str, signature: Signature) -> str:
+    """The warning for a named argument the DDI table does not list (the fast path says it too)."""
+    known = ", ".join(signature.params) or "none"
+    return f"{ddi} has no parameter '{name}' (documented: {known})"
 
 
 @dataclass(frozen=True, slots=True)

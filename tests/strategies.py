@@ -140,3 +140,31 @@ directives = st.one_of(
 comments = st.builds(ev.Comment, location=st.just(HERE), text=text)
 records = st.one_of(events, events, directives, comments)
 
+
+
+# --- calls of DDIs the parameter table knows (tests/test_fastpath.py) -------------------------
+# Bare arguments are named from the table, named ones it does not list warn, and too many bare
+# arguments or a name given twice are errors: the paths where both parsers must agree.
+
+
+@st.composite
+def known_ddi_calls(draw) -> str:
+    from checker.signatures import signatures
+    from checker.writer import format_context, format_value
+
+    table = signatures()
+    name = draw(st.sampled_from(sorted(table)))
+    params = table[name].params
+    bare = draw(st.integers(0, len(params) + 1))
+    parts = [format_value(draw(values)) for _ in range(bare)]
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.one_of(st.sampled_from(params) if params else names, names))
+        parts.append(f"{key}{draw(st.sampled_from(['=', '=>']))}{format_value(draw(values))}")
+    verb = draw(st.sampled_from(["call", "enter", "callback", "leave"]))
+    arguments = "(" + ", ".join(parts) + ")"
+    result = draw(st.one_of(st.none(), values))
+    returns = "" if result is None or verb in ("enter", "callback") else f" -> {format_value(result)}"
+    if verb == "leave":
+        tail = f"{returns} {arguments}" if parts or draw(st.booleans()) else returns
+        return f"{format_context(draw(contexts()))}leave {name}{tail}"
+    return f"{format_context(draw(contexts()))}{verb} {name}{arguments}{returns}"

@@ -1,0 +1,395 @@
+"""The parser's fast path gives what the grammar gives, on every line, or leaves it to Lark.
+
+For every input the two parsers (`LineParser(fast=True)`, the default, and `fast=False`, Lark
+alone) either return equal records, compared field by field including what dataclass equality
+leaves out (locations, `Argument.positional`) and the exact types of values (True is not 1),
+with the same warnings; or both raise TraceSyntaxError with the same message, location and
+expected tokens. The inputs: every line of every bundled trace, test fixture, rule file and
+format page, generated records written by checker/writer.py, and random edits of both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from checker import fastpath, parser
+from checker.errors import TraceSyntaxError
+from checker.parser import LineParser
+from checker.writer import format_record
+from model import events as ev
+from model.values import NULL, NullType
+
+from .helpers import ROOT, SHARED, TRACES, format_examples
+from .strategies import known_ddi_calls, records
+
+FAST = LineParser("p.trace", fast=True)
+LARK = LineParser("p.trace", fast=False)
+FAST_ONLY = FAST._fast_parse
+
+
+def deep(value):
+    """A value as nested tuples: every dataclass field (compare=False ones too), exact types."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, tuple((f.name, deep(getattr(value, f.name))) for f in dataclasses.fields(value)))
+    if isinstance(value, tuple):
+        return ("tuple", tuple(deep(item) for item in value))
+    if isinstance(value, NullType):
+        return ("NULL",)
+    assert value is None or type(value) in (bool, int, float, str, bytes), repr(value)
+    return (type(value).__name__, value)
+
+
+def outcome(line_parser: LineParser, text: str, line: int):
+    try:
+        record = line_parser.parse(text, line)
+    except TraceSyntaxError as error:
+        location = dataclasses.astuple(error.location)
+        return ("error", error.message, location, error.expected, error.text, line_parser.take_warnings())
+    return ("record", deep(record), line_parser.take_warnings())
+
+
+def assert_same(text: str, line: int = 7) -> None:
+    lark = outcome(LARK, text, line)
+    fast = outcome(FAST, text, line)
+    assert fast == lark, text
+    # and the fast path alone: a record only where Lark gives one, never an exception
+    answer = FAST_ONLY(text, line)
+    FAST.take_warnings()
+    if answer is not fastpath.FALLBACK:
+        assert lark[0] == "record" and ("record", deep(answer)) == lark[:2], text
+
+
+def handled(text: str, line: int = 1) -> bool:
+    answer = FAST_ONLY(text, line)
+    FAST.take_warnings()
+    return answer is not fastpath.FALLBACK
+
+
+# --- every line we ship ---------------------------------------------------------------------
+
+
+def _rule_lines() -> list[str]:
+    lines = []
+    for path in sorted((ROOT / "rules").rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or "tests" not in doc:
+            continue
+        for block in [*doc["tests"], doc.get("example") or "", doc.get("use_instead") or ""]:
+            lines += block.splitlines()
+    return lines
+
+
+def _corpus() -> dict[str, list[str]]:
+    corpus = {}
+    for path in [*sorted(TRACES.glob("*.trace")), *sorted((ROOT / "tests" / "fixtures").glob("*.trace"))]:
+        corpus[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8").splitlines()
+    corpus["rules/**/*.yaml"] = _rule_lines()
+    corpus["docs/trace-format.md"] = format_examples(ROOT / "docs" / "trace-format.md")
+    if (SHARED / "trace-format.md").exists():
+        corpus["shared/trace-format.md"] = format_examples(SHARED / "trace-format.md")
+    return corpus
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_every_shipped_line_parses_the_same_both_ways(name):
+    lines = CORPUS[name]
+    assert lines
+    for number, text in enumerate(lines, start=1):
+        assert_same(text, number)
+    # again, now that the fast path's caches hold these lines
+    for number, text in enumerate(lines, start=1):
+        assert_same(text, number + 1000)
+
+
+def test_the_rule_fixtures_are_many_lines():
+    assert len(CORPUS["rules/**/*.yaml"]) > 1000
+
+
+# --- the fast path carries the load ---------------------------------------------------------
+
+
+def _event_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.strip() and not line.lstrip().startswith(("#", "@"))]
+
+
+def test_the_fast_path_handles_the_bundled_traces_event_lines():
+    events = [line for path in sorted(TRACES.glob("*.trace")) for line in _event_lines(path.read_text().splitlines())]
+    assert len(events) > 1000
+    missed = [line for line in events if not handled(line)]
+    assert len(missed) <= 0.05 * len(events), missed[:10]
+
+
+def test_the_fast_path_handles_comments_blank_lines_and_every_verb():
+    lines = [
+        "# a comment",
+        "   #  indented comment \t",
+        "",
+        " \t ",
+        "call F()",
+        "  t=1 call F(A=1) -> 2   # trailing",
+        "seq=3 cpu=1 tid=0x1f irql=2 enter F(1, B=>TRUE, C=NULL, D=\"s, ) #\")",
+        "irql=HIGH_LEVEL callback F(X=Y)",
+        "leave F",
+        "leave F -> STATUS_SUCCESS (A=>1)",
+        "done F",
+        "mem read 0x10 16",
+        "dma write 0x10 16 fill=0xff",
+        "dma read 0x10 16 data=0A0b",
+        "mdl 0x1 va=0x2 offset=0 bytes=0x1000 pfns=[] next=0x3",
+        "sgl 0x1 [0x1000:0x200, 0x2000:0x10]",
+        "call F(A={}, B=[], C={X=1, Y=\"a, b\"}, D=[1, NULL, \"}\"]) -> {R=1}",
+        "leave F -> [1, 2] ({A=1}, [X])",
+        "[0]0004.01A8::11/21/2026-10:23:45.1 [] t=1.5 seq=1 irql=DISPATCH_LEVEL call IoFreeMdl(0x1)",
+    ]
+    for line in lines:
+        assert handled(line), line
+        assert_same(line)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@dmatrace 1",  # directives go to Lark
+        "call F(A={X={Y=1}})",  # structures and lists in structures and lists
+        "call F(A=[[1]])",
+        "call F(A={X=[1]})",
+        "call F(A={X=1, X=2})",  # a field given twice
+        'call F(A="a\\"b")',  # escapes
+        "cpu=1 t=2 call F()",  # fields out of the writer's order
+        "t=1 t=2 call F()",
+        "call F (A=1)",  # unusual spacing
+        "call F( A=1)",
+        "call F(A = 1)",
+        "call F(A=1 ,B=2)",
+        "t=1\fcall F()",
+        "[1]0004.01A8::11/21/2026-10:23:45.1 [p] cpu=1 call F()",  # a field that repeats the prefix
+        "irql=32 call F()",  # values the format forbids
+        "dma write 1 2 fill=0x100",
+        "dma write 1 2 data=abc",
+        "call IoFreeMdl(1, 2)",
+        "call F(A=1, A=2)",
+        "call F(A=1,)",  # and lines that do not parse
+        "cal F()",
+        "t=1. call F()",
+        "call F(A=0x1g)",
+        "mem read 1 2 3",
+        "call F() # \r",
+        'call F(A="a\\\\b")',  # an escaped backslash
+        "[1]0004.01A8::11/21/2026-10:23:45.1 [ p ] call F()",  # spaces around the provider
+        "[1]0004.01A8::11/21/2026-10:23:45.1 [p ] call F()",
+        "irql=DIRQL_LEVEL call F()",
+    ],
+)
+def test_the_fast_path_leaves_the_unusual_to_lark(text):
+    assert not handled(text)
+    assert_same(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call F(A=1)#c",
+        "leave F->X",
+        "leave F -> X(A=>1)",
+        "mem read0x1 0x2",
+        "memread 0x1 0x2",
+        "callF(A=1)",
+        "t=1 call F(A=TRUEX, B=NULLS, C=FALSE_)",
+        'call F(A="", "")',
+        "done TRUE",
+        "call call(call=call)",
+        "call F() -> -1",
+        "call F(A={X=1,Y=2}, B=[1,2])",
+        "call F(A={X=1 , Y=2})",
+        "call F(A={ X=1})",
+        "call F(A=[1,])",
+        "call F(A={X=1}, {Y=2})",
+        "call IoGetDmaAdapter(0x1, {Version=X}, 3)",
+        "t=1\tcpu=2\tcall F()\t",
+        "sgl 0x1 [0x1:0x2,0x3:0x4]",
+        "sgl 0x1 [0x1:0x2,\t0x3:0x4]",
+        "mdl 0x1 va=0x2 offset=0 bytes=1 pfns=[1,2]next=3",
+        "call F() # \u00e9\x00\u2028",
+        "[1]0004.01A8::11/21/2026-10:23:45.1 [a#b] call F()",
+        "[1]0004.01A8::1/2/2026-1:23:45 [p]call F()",
+        "[1]0004.01A8::1/2/2026-1:23:45 [p]  t=1 irql=0x1f call F()",
+        "[1]0004.01A8::1/2/2026-1:23:456 [p] call F()",
+        "irql=PASSIVE_LEVEL call F()",
+        "irql=31 call F()",
+        "irql=0 call F()",
+        "t=0000 seq=0x0 cpu=00 tid=0X1F call F()",
+        "dma write 0x1 0x2 data=0x",
+        "dma write 0x1 0x2 data=0XAB",
+        "dma write 0x1 0x2 data=ab  # c",
+        "dma write 0x1 0x2 fill=0x00",
+        "dma write 010 0x2 fill=07",
+        "mem read 0x1 00",
+        "mem read 0x1 0010",
+        "mdl 0x1 va=0x2 offset=00 bytes=1 pfns=[0x1, 01]",
+        "sgl 0x1 [010:0x2]",
+        "call F(A=0x)",
+        "call F(A=01)",
+        "call F(A=1) ->",
+        "call F(A=1) -> X Y",
+        "enter F(A=1) -> X",
+        "leave F (A=>1) -> X",
+        "leave F ()",
+        "callback F",
+        "done F(A=1)",
+        "  \t call F()  ",
+        "\u3000call F()",
+        "\xa0",
+        "\f",
+        "#",
+        "call F(A=1)\r",
+        "# comment\r",
+        "  # a\rb",
+        "#\n",
+        "call F()\n",
+    ],
+)
+def test_tricky_lines_parse_the_same_both_ways(text):
+    assert_same(text)
+    assert_same(text)  # from the caches
+
+
+def test_warnings_and_named_positionals_come_out_the_same():
+    text = "t=2 cpu=0 call IoFreeMdl(Mdl=0x1, Bogus=2, Other=>X)   # two undocumented"
+    for line in (1, 2):  # parsed, then from the cache
+        lark = outcome(LARK, text, line)
+        assert handled(text)
+        assert outcome(FAST, text, line) == lark
+        assert [column for column, _ in lark[2]] == [35, 44]
+    assert_same("call PutScatterGatherList(0xffffe00000200000, 0xffffb00020000000, FALSE)")
+    record = FAST.parse("call PutScatterGatherList(0x1, 0x2, FALSE)", 1)
+    assert [(a.name, a.positional) for a in record.arguments] == [
+        ("DmaAdapter", True),
+        ("ScatterGather", True),
+        ("WriteToDevice", True),
+    ]
+
+
+def test_the_same_rest_of_a_line_with_another_time_stamp():
+    rest = " cpu=1 irql=DISPATCH call KeAcquireSpinLock(SpinLock=0x1, OldIrql=>PASSIVE_LEVEL)"
+    for t in ["1.5", "2", "0003.25", "1.", ".5", "1e5", "1_0", "-1", "١", "1 ", "", "1.5\t"]:
+        assert_same("t=" + t + rest)
+    assert handled("t=9.75" + rest) and not handled("t=1e5" + rest)
+
+
+def test_the_switch_turns_the_fast_path_off():
+    assert fastpath.AVAILABLE, "a record class changed shape: update fastpath._SHAPES"
+    assert LineParser("x").fast and not LineParser("x", fast=False).fast
+    assert LineParser("x", fast=False)._fast_parse is None
+    saved = parser.FAST_PATH
+    try:
+        parser.FAST_PATH = False
+        assert not LineParser("x").fast
+        assert LineParser("x", fast=True).fast
+    finally:
+        parser.FAST_PATH = saved
+
+
+def test_records_are_built_with_every_field_set():
+    record = FAST.parse("t=1 cpu=2 call ExFreePool(P=0x1) -> NULL", 3)
+    assert type(record) is ev.Call and record.result is NULL and record.context.pid is None
+    assert record == LARK.parse("t=1 cpu=2 call ExFreePool(P=0x1) -> NULL", 3)
+    for cls in fastpath._SHAPES:
+        assert tuple(f.name for f in dataclasses.fields(cls)) == fastpath._SHAPES[cls]
+
+
+def test_repeated_names_are_interned():
+    first = FAST.parse("call " + "".join(["StorPort", "AllocatePool"]) + "(HwDeviceExtension=0x1)", 1)
+    second = FAST.parse("call StorPortAllocatePool(HwDeviceExtension=0x2)", 2)
+    assert first.name is second.name and first.arguments[0].name is second.arguments[0].name
+
+
+# --- generated lines and random edits -----------------------------------------------------------
+
+_PIECES = [
+    " ", "  ", "\t", ",", ", ", "(", ")", "=", "=>", "->", "-", ">", "#", '"', "\\", "[", "]", "{", "}", ":",
+    ".", "0", "1", "9", "0x", "x", "A", "_", "TRUE", "NULL", "t=", "cpu=", "irql=", "call ", "leave ", "@",
+    "\r", "\f", "\x00", "é", "\u3000", "\xa0", "٣",
+]
+
+
+@st.composite
+def edited(draw, lines):
+    """A line with a few random edits: inserted pieces, deleted or swapped spans."""
+    text = draw(lines)
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "swap"]))
+        position = draw(st.integers(0, len(text)))
+        if kind == "insert":
+            text = text[:position] + draw(st.sampled_from(_PIECES)) + text[position:]
+        elif kind == "delete":
+            text = text[:position] + text[position + draw(st.integers(1, 4)) :]
+        elif kind == "replace" and position < len(text):
+            text = text[:position] + draw(st.sampled_from(_PIECES)) + text[position + 1 :]
+        elif kind == "swap":
+            other = draw(st.integers(0, len(text)))
+            low, high = sorted((position, other))
+            text = text[:low] + text[high:] + text[low:high]
+    return text
+
+
+_SHIPPED = sorted({line for lines in CORPUS.values() for line in lines if line.strip()})
+generated = st.one_of(records.map(format_record), known_ddi_calls())
+shipped = st.sampled_from(_SHIPPED)
+
+DIFFERENTIAL = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+
+
+@DIFFERENTIAL
+@given(generated)
+def test_generated_records_parse_the_same_both_ways(text):
+    assert_same(text)
+
+
+@DIFFERENTIAL
+@given(edited(st.one_of(generated, shipped)))
+@example("t=1 cpu=0 irql=DISPATCH call IoFreeMdl(Mdl=0x1)")
+@example("t=1 cpu=0 irql=DISPATCH call IoFreeMdl(Mdl=0x1 )")
+@example("call F(A=\"x\", B=1) -> \"y\" # z")
+def test_edited_lines_parse_the_same_both_ways(text):
+    assert_same(text)
+
+
+@DIFFERENTIAL
+@given(st.lists(edited(shipped), min_size=2, max_size=6))
+def test_a_run_of_edited_lines_parses_the_same_both_ways(texts):
+    # one parser across the lines, so the caches of earlier lines meet the edits of later ones
+    for number, text in enumerate(texts, start=1):
+        assert_same(text, number)
+
+
+def test_the_differential_inputs_exercise_both_paths():
+    fast = slow = 0
+    for text in _SHIPPED:
+        if handled(text):
+            fast += 1
+        else:
+            slow += 1
+    assert fast > 1000 and slow > 20
+
+
+def test_the_benchmark_mix_module_still_builds(tmp_path: Path):
+    # bench/parse_speed.py builds its trace from the bundled event lines: all fast
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("parse_speed", ROOT / "bench" / "parse_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "mix.trace"
+    lines = module.build_trace(2000, path)
+    body = path.read_text().splitlines()[2:]
+    assert len(body) == lines
+    assert sum(handled(line) for line in body) >= 0.95 * lines
