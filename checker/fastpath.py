@@ -3,27 +3,33 @@
 The grammar (`grammar/dmatrace.lark`) stays the one definition of the format. This module
 recognizes only a strict, canonical subset of it: events (optional tracefmt prefix, context
 fields in the writer's order t, seq, cpu, tid, irql, then a verb), comment lines and blank
-lines, with values that are numbers, TRUE/FALSE/NULL, names and strings without escapes. For
-such a line `FastPath.parse` returns exactly the record `RecordTransformer` builds from Lark's
-parse (same classes, field values, argument names, location and warnings). For anything else
-(directives, structures and arrays, escapes, unusual spacing, fields out of order, any value
-the format forbids, any line that would not parse) it returns `FALLBACK`, and the caller asks
-Lark, so every error message is still Lark's. It never raises and never reports an error.
+lines, with values that are numbers, TRUE/FALSE/NULL, names, strings without escapes, and
+structures and lists of those one level deep. For such a line `FastPath.parse` returns exactly
+the record `RecordTransformer` builds from Lark's parse (same classes, field values, argument
+names, location and warnings). For anything else (directives, deeper values, escapes, unusual
+spacing, fields out of order, any value the format forbids, any line that would not parse) it
+returns `FALLBACK` and the caller asks Lark, so every error message is still Lark's. It never
+raises and never reports an error.
 
 Why the regexes are the grammar's tokens: every token below is followed by a delimiter that
-cannot continue it (white space, ',', ')', ']', ':', '#' or the end of the line), so each
+cannot continue it (white space, ',', ')', ']', '}', ':', '#' or the end of the line), so each
 token is the longest match, as Lark's lexer takes it; keywords appear only where the
 contextual lexer accepts no NAME; HEX is tried before DECIMAL as its priority says.
-tests/test_fastpath.py proves the equality on every bundled line and on generated and
-mutated lines.
+tests/test_fastpath.py proves the equality on every shipped line and on generated and
+randomly edited ones.
+
+Speed: a line's record depends only on its text, so the parse of the text from the verb on
+(a "body") is kept, keyed by that text; and so is the parse of all but the part that changes
+on every line of a capture, the `t=` value or the tracefmt time stamp (a "lane"), so a line
+like one seen before costs a dictionary look-up, a check of that part and building the record.
+Named arguments and values are kept per distinct text. All caches are bounded (a full one
+starts again) and hold frozen values only, so sharing them between records is safe and memory
+stays flat. Repeated strings (DDI, argument and field names, symbols) are interned.
 
 Records are built without their dataclass `__init__` (which sets each field through
 `object.__setattr__`): the generated constructors below set every slot directly, from the
 dataclass's own field list, checked at import; if a record class changes shape the fast path
 turns itself off (`AVAILABLE` is False, and a test says so) rather than build a wrong record.
-Repeated strings (DDI and argument names, symbols) are interned, and argument values and
-whole named arguments are cached per distinct text in bounded caches (records are frozen, so
-sharing them is safe and keeps memory flat).
 """
 
 from __future__ import annotations
@@ -128,9 +134,10 @@ def _constructor(cls: type) -> Any:
 
 
 def _compile(names: tuple[str, ...], body: list[str], namespace: dict[str, Any]) -> Any:
-    source = "\n".join([f"def make({', '.join(names)}):", *body, "    return self"])
-    exec(source, namespace)  # noqa: S102 - code generated from the dataclass fields
-    return namespace["make"]
+    name = f"make_{namespace['_cls'].__name__}"  # a name of its own, for profiles
+    source = "\n".join([f"def {name}({', '.join(names)}):", *body, "    return self"])
+    exec(compile(source, f"<fastpath {name}>", "exec"), namespace)  # noqa: S102 - code from the dataclass fields
+    return namespace[name]
 
 
 try:
@@ -173,12 +180,12 @@ _RETURNS = rf"(?:[ \t]*->[ \t]*({_VALUE}))?"
 # where the record's text ends (its location's end_column).
 _END = r"(?=[ \t]*(?:#[^\r\n]*)?\Z)"
 _IRQL_NAME = r"(?:PASSIVE|APC|DISPATCH)(?:_LEVEL)?|DIRQL|HIGH_LEVEL"
+_TIME = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}-[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"  # WPP_TIME
 
 _HEAD = re.compile(
     r"[ \t]*"
     # tracefmt's prefix [CPU]PID.TID::TIMESTAMP [PROVIDER]: groups 1-5
-    r"(?:\[([0-9]+)\]([0-9A-Fa-f]+)\.([0-9A-Fa-f]+)::"
-    r"([0-9]{1,2}/[0-9]{1,2}/[0-9]{4}-[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"  # the time stamp
+    rf"(?:\[([0-9]+)\]([0-9A-Fa-f]+)\.([0-9A-Fa-f]+)::({_TIME})"
     r"[ \t]*\[([^\]\s](?:[^\]\r\n]*[^\]\s])?)?\][ \t]*)?"
     # context fields in the writer's order: groups 6-10
     r"(?:t=([0-9]+(?:\.[0-9]+)?)[ \t]+)?"
@@ -190,10 +197,9 @@ _HEAD = re.compile(
     r"(callback|call|enter|leave|done|mem|dma|mdl|sgl)[ \t]+"
 )
 _HEAD_MATCH = _HEAD.match
-_STAMP = r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}-[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
-# With pos and endpos: the whole t= value, the whole time stamp.
+# The whole t= value; with pos and endpos, the whole time stamp.
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?\Z").match
-_STAMP = re.compile(_STAMP + r"\Z").match
+_STAMP = re.compile(_TIME + r"\Z").match
 _CALL = re.compile(rf"({_NAME}){_ARGS}{_RETURNS}{_END}")
 _ENTER = re.compile(rf"({_NAME}){_ARGS}{_END}")  # enter and callback
 # The same with the argument list taken loosely (no quote, no parenthesis): it is one if
@@ -314,11 +320,15 @@ class FastPath:
                 # The commonest shape, `t=SECONDS REST`: a REST seen before gives the rest of
                 # the record as the regexes read it then; SECONDS is checked here.
                 space = text.find(" ")
-                lane = self._lanes.get(text[space + 1 :])
-                if lane is not None and space > 2 and _SECONDS(text, 2, space) is not None:
+                rest = text[space + 1 :]
+                lane = self._lanes.get(rest)
+                if lane is None:
+                    return self._parse(text, line, rest)
+                seconds = text[2:space]
+                if space > 2 and _SECONDS(seconds) is not None:
                     seq, cpu, tid, irql, start, (make, end, values, warnings) = lane
                     start += space + 1
-                    context = _context(float(text[2:space]), seq, cpu, tid, irql, None, None, None)
+                    context = _context(float(seconds), seq, cpu, tid, irql, None, None, None)
                     record = make(_location(self.path, line, 1, start + end + 1), context, *values)
                     if warnings is not None:
                         self.transformer.warnings.extend([(start + column, message) for column, message in warnings])
@@ -336,11 +346,13 @@ class FastPath:
                     if warnings is not None:
                         self.transformer.warnings.extend([(start + column, message) for column, message in warnings])
                     return record
-            return self._parse(text, line)
+            return self._parse(text, line, None)
         except Exception:  # never the fast path's place to report anything: Lark decides
             return FALLBACK
 
-    def _parse(self, text: str, line: int) -> Any:
+    def _parse(self, text: str, line: int, rest: str | None) -> Any:
+        """`parse` by the regexes; `rest` is what follows the first space if the line starts
+        with `t=` (the key of the line's lane, hashed already)."""
         head = _HEAD_MATCH(text)
         if head is None:
             return self._other(text, line)
@@ -369,9 +381,11 @@ class FastPath:
         else:
             ints = self._ints
             if cpu is not None:
-                cpu = ints.get(cpu) if cpu in ints else self._int(cpu)
+                number = ints.get(cpu)
+                cpu = self._int(cpu) if number is None else number
             if tid is not None:
-                tid = ints.get(tid) if tid in ints else self._int(tid)
+                number = ints.get(tid)
+                tid = self._int(tid) if number is None else number
             context = _context(None if t is None else float(t), seq, cpu, tid, irql, None, None, None)
         start = head.start(11)
         body = text[start:]
@@ -391,11 +405,11 @@ class FastPath:
         # Remember the rest of the line for the lanes of `parse`, where the line's shape
         # makes its varying part (the t= value, the time stamp) easy to cut out.
         if cpu_text is None:
-            if t is not None and text[:2] == "t=" and text[head.end(6)] == " ":
+            if rest is not None and t is not None and text[head.end(6)] == " ":  # `t=SECONDS REST`
                 space = head.end(6)
                 if len(self._lanes) >= _CACHE_LIMIT:
                     self._lanes.clear()
-                self._lanes[text[space + 1 :]] = (seq, cpu, tid, irql, start - space - 1, entry)
+                self._lanes[rest] = (seq, cpu, tid, irql, start - space - 1, entry)
         elif text[0] == "[" and text[head.end(4)] == " " and text.find("::") == head.start(4) - 2:
             colons = head.start(4) - 2
             space = head.end(4)

@@ -285,6 +285,20 @@ def test_the_same_rest_of_a_line_with_another_time_stamp():
     assert handled("t=9.75" + rest) and not handled("t=1e5" + rest)
 
 
+def test_the_same_tracefmt_line_with_another_time_stamp():
+    rest = " [nvme] irql=DISPATCH callback HwStorStartIo(DeviceExtension=0x1, Srb=0x2)"
+    stamps = ["11/21/2026-10:23:45.123460", "1/2/2026-1:23:45", "11/21/2026-10:23:45", "11/21/2026-10:23:45.",
+              "11/21/2026-10:23:4", "11/21/2026-10:23:456", "111/21/2026-10:23:45", "١1/21/2026-10:23:45",
+              "11/21/2026-10:23:45.1x", "", "11/21/2026-10:23:45.1\t"]
+    for ids in ["[1]0004.01A8", "[12]04.1A8", "[1]0004.01A8::x", "[1]0004"]:
+        for stamp in stamps:
+            assert_same(ids + "::" + stamp + rest)
+    assert handled("[3]0004.01A8::11/21/2026-10:23:45.9" + rest)
+    assert not handled("[3]0004.01A8::11/21/2026-10:23:45." + rest)
+    # the line without its time stamp is the same text, cut elsewhere: not the same line
+    assert_same("[1]0004.01A8 [nvme]::11/21/2026-10:23:45 irql=DISPATCH callback HwStorStartIo(DeviceExtension=0x1, Srb=0x2)")
+
+
 def test_the_switch_turns_the_fast_path_off():
     assert fastpath.AVAILABLE, "a record class changed shape: update fastpath._SHAPES"
     assert LineParser("x").fast and not LineParser("x", fast=False).fast
