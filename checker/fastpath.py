@@ -444,38 +444,36 @@ class FastPath:
 
     # --- verbs: the body of a line (from the verb on) to its entry, or None ------------------
 
-    def _call(self, body: str, pos: int) -> _Entry | None:
-        match = _CALL_LOOSE.match(body, pos)
-        resolved = None
+    def _invocation(self, body: str, pos: int, loose: Any, strict: Any) -> tuple[Any, Any, Any] | None:
+        """`Name(arguments)` at `pos`: the loose pattern first, the strict one if that fails;
+        (match, DDI, resolved arguments), or None to fall back."""
+        match = loose.match(body, pos)
         if match is not None:
             ddi = self._ddi(match.group(1))
             resolved = self._resolve(ddi, match.group(2), body, match.start(2), True)
-        if resolved is None:
-            match = _CALL.match(body, pos)
-            if match is None:
-                return None
-            ddi = self._ddi(match.group(1))
-            resolved = self._resolve(ddi, match.group(2), body, match.start(2), False)
-            if resolved is None:
-                return None
+            if resolved is not None:
+                return match, ddi, resolved
+        match = strict.match(body, pos)
+        if match is None:
+            return None
+        ddi = self._ddi(match.group(1))
+        resolved = self._resolve(ddi, match.group(2), body, match.start(2), False)
+        return None if resolved is None else (match, ddi, resolved)
+
+    def _call(self, body: str, pos: int) -> _Entry | None:
+        found = self._invocation(body, pos, _CALL_LOOSE, _CALL)
+        if found is None:
+            return None
+        match, ddi, resolved = found
         result = match.group(3)
         value = None if result is None else self._value(result)
         return (_make_call, match.end(), (ddi[0], resolved[0], value), resolved[1])
 
     def _enter(self, body: str, pos: int, make: Any = None) -> _Entry | None:
-        match = _ENTER_LOOSE.match(body, pos)
-        resolved = None
-        if match is not None:
-            ddi = self._ddi(match.group(1))
-            resolved = self._resolve(ddi, match.group(2), body, match.start(2), True)
-        if resolved is None:
-            match = _ENTER.match(body, pos)
-            if match is None:
-                return None
-            ddi = self._ddi(match.group(1))
-            resolved = self._resolve(ddi, match.group(2), body, match.start(2), False)
-            if resolved is None:
-                return None
+        found = self._invocation(body, pos, _ENTER_LOOSE, _ENTER)
+        if found is None:
+            return None
+        match, ddi, resolved = found
         return (make or _make_enter, match.end(), (ddi[0], resolved[0]), resolved[1])
 
     def _callback(self, body: str, pos: int) -> _Entry | None:
