@@ -25,7 +25,7 @@ from model.irql import Irql, irql_of
 from model.location import SourceLocation
 from model.values import Symbol
 
-from .expression import Expression, ExpressionError, Scope, compile_expression, truth
+from .expression import Expression, ExpressionError, Scope, compile_expression, required_facts, truth
 
 __all__ = ["END_QUERIES", "VERBS", "Check", "CheckError", "EndCheck", "EventCheck", "IrqlCheck", "Match", "compile_checks"]
 
@@ -157,6 +157,7 @@ class Check:
         self.identity = [_compile(text, [*base, "identity", index]) for index, text in enumerate(spec.get("identity") or ())]
         self.once = _compile(spec["once"], [*base, "once"]) if "once" in spec else None
         self.replaced_by = tuple(spec.get("replaced_by") or ())
+        self.requires: frozenset[str] | None = None  # facts of which an event needs one to match
 
     def _match(self, scope: Scope, implicit: Mapping[str, Any] | None = None) -> Match:
         values = dict(implicit or {})
@@ -184,6 +185,16 @@ class EventCheck(Check):
         self.ddis = tuple(spec.get("ddi") or ())
         self.iterate = _compile(spec["for"], [*self.base, "for"]) if "for" in spec else None
         self.where = _compile(spec["where"], [*self.base, "where"]) if "where" in spec else None
+        self.requires = self._requirement(spec)
+
+    @staticmethod
+    def _requirement(spec: Mapping[str, Any]) -> frozenset[str] | None:
+        """Facts of which the event must carry one for this check to find anything (None:
+        no such requirement): what `for` iterates over must exist, `where` must hold."""
+        needs = required_facts(str(spec["for"]), truthy=False) if "for" in spec else None
+        if needs is None and "where" in spec:
+            needs = required_facts(str(spec["where"]))
+        return needs
 
     def run(self, scope: Scope) -> Match | None:
         if self.iterate is None:

@@ -7,10 +7,11 @@ so an event costs only the checks that can match it. Per-event checks run as rec
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from itertools import islice
 
 from model.events import Event, Record
+from model.irql import Irql
 from model.location import SourceLocation
 from model.machine import Effects, Machine
 
@@ -24,14 +25,20 @@ from .signatures import signatures
 __all__ = ["SYNTAX_ERROR", "Dispatch", "FileCheck"]
 
 SYNTAX_ERROR = "TRACE001"
-RECENT_EVENTS = 65_536  # events whose CPU and IRQL a finding's related events can still name
+RECENT_EVENTS = 65_536  # at least this many of the last events: a finding's related events name their CPU and IRQL
 
 
 Entry = tuple[Rule, Check]
 
 
 class Dispatch:
-    """The checks of a rulebook (or a selection of it), sorted for lookup by (verb, DDI)."""
+    """The checks of a rulebook (or a selection of it), sorted for lookup by (verb, DDI).
+
+    With `guards` (the default), a check that needs one of some facts (`Check.requires`)
+    runs only on events that carry one; off, every check runs on every event of its verbs
+    and DDIs (the tests compare both)."""
+
+    guards = True
 
     def __init__(self, rules: Iterable[Rule], selection: frozenset[str] | None = None) -> None:
         self.by_ddi: dict[tuple[str, str], list[Entry]] = {}
@@ -85,7 +92,7 @@ class FileCheck:
         self.last: Effects | None = None
         self.last_location: SourceLocation | None = None
         self._occurrences: dict[tuple, int] = {}
-        self._recent: OrderedDict[int, tuple[int | None, str | None]] = OrderedDict()  # line -> (cpu, IRQL), bounded
+        self._recent: dict[int, tuple[int | None, Irql | None]] = {}  # line -> (cpu, IRQL) of the last events, bounded
         self._once: dict[str, set] = {}
         self._known_ddis = set(self.dispatch.known_ddis) | set(self.machine.handled_ddis())
 
@@ -100,23 +107,31 @@ class FileCheck:
             self.observer(effects, self.machine)
         if not isinstance(record, Event):
             return []
-        self.last_location = record.location
+        location = self.last_location = record.location
         recent = self._recent
-        recent[record.location.line] = (effects.cpu, None if effects.irql is None else str(effects.irql))
-        if len(recent) > RECENT_EVENTS:
-            recent.popitem(last=False)
+        recent[location.line] = (effects.cpu, effects.irql)
+        if len(recent) > 2 * RECENT_EVENTS:  # keep the newest half: amortised O(1) an event
+            self._recent = dict(islice(recent.items(), RECENT_EVENTS, None))
         entries = self.dispatch.checks_for(record.verb, getattr(record, "name", None))
         if not entries:
             return []
         scope = Scope(effects, self.machine, self)
-        found: dict[str, tuple[Finding, Check]] = {}
+        found: dict[str, tuple[Finding, Check]] | None = None
+        reported = {name for name, _ in effects.facts} if self.dispatch.guards else None
         for rule, check in entries:
-            if rule.code in found:
+            if found is not None and rule.code in found:
                 continue  # one finding per rule per event
+            requires = check.requires
+            if requires is not None and reported is not None and requires.isdisjoint(reported):
+                continue  # the event lacks every fact the check needs
             match = check.run(scope)  # type: ignore[attr-defined]
             if match is None or not self._first_time(rule, check, scope):
                 continue
-            found[rule.code] = (self._finding(rule, match, record.location, identity_of_record(record)), check)
+            if found is None:
+                found = {}
+            found[rule.code] = (self._finding(rule, match, location, identity_of_record(record)), check)
+        if found is None:
+            return []
         if len(found) > 1:
             return [finding for finding, check in found.values() if not found.keys() & set(check.replaced_by)]
         return [finding for finding, _ in found.values()]
@@ -133,7 +148,7 @@ class FileCheck:
 
     def _finding(self, rule: Rule, match: Match, location: SourceLocation, default_identity: tuple) -> Finding:
         identity = match.identity or default_identity
-        recent = self._recent
+        recent = self._at
         occurrence_key = (rule.code, identity)
         occurrence = self._occurrences.get(occurrence_key, 0)
         self._occurrences[occurrence_key] = occurrence + 1
@@ -143,12 +158,17 @@ class FileCheck:
             severity=rule.severity,
             message=match.message,
             location=location,
-            related=tuple(Related(at, text, *recent.get(at.line, (None, None))) for at, text in match.related),
+            related=tuple(Related(at, text, *recent(at.line)) for at, text in match.related),
             facts={name: plain(value) for name, value in match.values.items()},
             fingerprint=fingerprint(rule.code, self.path, *identity, occurrence),
-            cpu=recent.get(location.line, (None, None))[0],
-            irql=recent.get(location.line, (None, None))[1],
+            cpu=recent(location.line)[0],
+            irql=recent(location.line)[1],
         )
+
+    def _at(self, line: int) -> tuple[int | None, str | None]:
+        """The CPU and IRQL of the event at `line`, if it is among the last events seen."""
+        cpu, irql = self._recent.get(line, (None, None))
+        return cpu, None if irql is None else str(irql)
 
     def unparsed(self, error: TraceSyntaxError) -> Finding:
         """The TRACE001 finding for a line that does not parse."""

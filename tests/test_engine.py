@@ -10,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 from checker.engine import FileCheck
-from checker.reader import read_stream
+from checker.errors import TraceSyntaxError
+from checker.reader import Diagnostic, read_stream
 from checker.resources import rules_dir
 from checker.rulebook import Rulebook, builtin_rulebook
 
@@ -184,3 +185,33 @@ def test_a_rule_may_have_an_event_half_and_an_end_half(tmp_path):
     text = ("cpu=0 irql=PASSIVE call ExAllocatePool2(Flags=POOL_FLAG_NON_PAGED, NumberOfBytes=0x10, Tag=0x41) -> 0x5000\n"
             "cpu=0 irql=PASSIVE call ExFreePool(P=0x1)")
     assert [(f.location.line, f.message) for f in run(text, rulebook) if f.code == "ACME006"] == [(2, "freed 0x1"), (2, "kept 0x5000")]
+
+
+def _findings_of(data: bytes, rulebook: Rulebook) -> list:
+    check = FileCheck("t.trace", rulebook)
+    findings = []
+    for item in read_stream(io.BytesIO(data), "t.trace"):
+        if not isinstance(item, (TraceSyntaxError, Diagnostic)):
+            findings.extend(check.feed(item))
+    return [(f.code, f.location.line, f.message, f.fingerprint) for f in findings + check.finish()]
+
+
+def test_fact_guards_skip_checks_but_never_a_finding(tmp_path, monkeypatch):
+    """A check that needs one of some facts runs only on events that carry one: on every rule
+    fixture, bundled trace and a generated trace full of violations, the findings are the
+    same with the guards off."""
+    from bench.generate import generate
+    from checker.engine import Dispatch
+    rulebook = builtin_rulebook()
+    guarded = [rule.code for rule in rulebook for check in rule.checks if getattr(check, "requires", None)]
+    assert len(guarded) >= 20, guarded  # most rules wait for a fact of the model
+    generated = tmp_path / "g.trace"
+    generate(generated, 3000, seed=5, kind="mixed", every=3)
+    inputs = [fixture.encode() for rule in rulebook for fixture in rule.doc["tests"]]
+    inputs += [path.read_bytes() for path in sorted((Path(__file__).parent.parent / "traces").glob("*.trace"))]
+    inputs.append(generated.read_bytes())
+    with_guards = [_findings_of(data, rulebook) for data in inputs]
+    monkeypatch.setattr(Dispatch, "guards", False)
+    without = [_findings_of(data, rulebook) for data in inputs]
+    assert with_guards == without
+    assert sum(map(len, with_guards)) > 300

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from checker.expression import ExpressionError, Scope, compile_expression
+from checker.expression import ExpressionError, Scope, compile_expression, required_facts, truth
 from model.irql import DISPATCH_LEVEL
 from model.machine import Machine
 
@@ -130,3 +130,81 @@ def test_a_leave_sees_the_arguments_of_its_enter():
         """)
     assert compile_expression("arg.P")(scope) == 0x5000 and compile_expression("arg.Tag")(scope) == 0x41
     assert compile_expression("arg.Nothing")(scope) is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("fact.list_failed", {"list-failed"}),
+        ("fact.a.b.0 == 1", {"a"}),
+        ("fact.a != 1", {"a"}),  # a comparison with none is false, != too
+        ("1 in fact.a", {"a"}),
+        ("fact.a in [1, 2]", {"a"}),
+        ("known(fact.a) and arg.X", {"a"}),
+        ("arg.X and fact.a", {"a"}),
+        ("fact.a or fact.b.c", {"a", "b"}),
+        ("fact.a if arg.X else fact.b", {"a", "b"}),
+        ("fact.a or arg.X", None),
+        ("not fact.a", None),
+        ("1 not in fact.a", None),
+        ("known(fact.a) or known(freed_block(arg.P))", None),
+        ("hex(fact.a)", None),  # a function may answer something for none
+        ("arg.X == 1", None),
+    ],
+)
+def test_required_facts_are_what_a_true_condition_cannot_do_without(text, expected):
+    needs = required_facts(text)
+    assert needs == (None if expected is None else frozenset(expected))
+    if needs is not None:  # and the claim holds: with none of those facts, it is false
+        assert not truth(compile_expression(text)(scope_after(BUILD_FAILED)))
+
+
+def test_required_facts_of_a_value_ask_for_a_path_through_a_fact():
+    assert required_facts("fact.locks_held_at_done", truthy=False) == frozenset({"locks-held-at-done"})
+    assert required_facts("[event] if arg.X else accesses", truthy=False) is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("arg.Length or fact.failed", 0x1000),  # `or` gives the first true value
+        ("fact.no_such_fact or 0 or 'x'", "x"),
+        ("fact.no_such_fact or 0", False),
+        ("arg.Length > 1 or fact.failed", True),
+        ("result in [STATUS_BUFFER_TOO_SMALL, 3]", True),  # a constant list compares by value
+        ("result in [0xC0000023]", True),
+        ("result not in [STATUS_SUCCESS]", True),
+        ("irql in [DISPATCH_LEVEL]", True),
+        ("irql in ['DISPATCH_LEVEL']", True),
+        ("arg.WriteToDevice in [0]", True),  # FALSE equals 0, as == says
+        ("arg.WriteToDevice in [FALSE, none]", True),
+        ("arg.WriteToDevice in [PASSIVE_LEVEL]", False),  # FALSE is not an IRQL, as == says
+        ("arg.WriteToDevice == PASSIVE_LEVEL", False),
+        ("arg.NoSuchArgument in [none, 1]", False),
+        ("arg.WriteToDevice == 0", True),
+        ("arg.WriteToDevice == FALSE", True),
+        ("arg.NoSuchArgument != 0", False),
+        ("arg.Length != 0x1000", False),
+        ("arg.Length != 0x1001", True),
+        ("fact.build.segments in [1]", False),  # a member that cannot be hashed
+        ("'__import__(\"os\")' + 'x'", '__import__("os")x'),  # a string is a value, never code
+    ],
+)
+def test_generated_code_keeps_the_meaning(text, expected):
+    assert value(text) == expected
+
+
+def test_an_operand_is_evaluated_once():
+    calls = []
+
+    def counting(scope, value):
+        calls.append(value)
+        return value
+
+    from checker.rule_functions import FUNCTIONS
+
+    functions = {**FUNCTIONS, "count": (counting, 1, 1)}
+    scope = scope_after(BUILD_FAILED)
+    assert compile_expression("count(arg.Length) != 3", functions)(scope) is True
+    assert compile_expression("count(arg.Length) or 1", functions)(scope) == 0x1000
+    assert calls == [0x1000, 0x1000]
