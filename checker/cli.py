@@ -22,7 +22,6 @@ from .baseline import Baseline
 from .config import FAIL_ON, Config, find_config, load_config
 from .discover import discover
 from .errors import DmalintError, InputError, RuleFileError, TraceSyntaxError, UsageError
-from .explain import explain, list_rules
 from .findings import Severity
 from .reader import Diagnostic, TraceSource
 from .reporters import FORMATS, ReportContext
@@ -122,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args)
         if args.command == "explain":
             color = not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+            from .explain import explain  # rich's Markdown only when a rule is explained
+
             explain(_rulebook(args), args.rule, sys.stdout, color)
             return EXIT_CLEAN
         return _check(args, list(sys.argv[1:] if argv is None else argv))
@@ -174,6 +175,8 @@ def _rules(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS if problems else EXIT_CLEAN
     if args.directory:
         raise UsageError("dmalint rules list takes no directory")
+    from .explain import list_rules
+
     list_rules(_rulebook(args), sys.stdout, args.format)
     return EXIT_CLEAN
 

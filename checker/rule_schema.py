@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from .errors import ResourceError
 from .resources import YAML_LOADER, rules_dir
 
-__all__ = ["RuleProblem", "rule_schema", "validate_rule_file", "validate_rule_text"]
+__all__ = ["RuleProblem", "RuleText", "examine_rule_file", "rule_schema", "validate_rule_file", "validate_rule_text"]
 
 _ANNOTATION = re.compile(r"#\s*(ruleid|ok|todoruleid|todook):\s*([a-z0-9-]+)")
 
@@ -35,6 +35,20 @@ class RuleProblem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: error: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleText:
+    """One rule file read once: its problems, and when it has none its data and compiled checks."""
+
+    problems: list[RuleProblem]
+    data: dict | None = None
+    checks: tuple = ()
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(rule_schema())
 
 
 @cache
@@ -69,6 +83,12 @@ def _key_node(node: yaml.Node, key: str) -> yaml.Node | None:
 
 def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[RuleProblem]:
     """Every problem of one rule file's text, sorted by position."""
+    return examine_rule_text(text, path, stem).problems
+
+
+def examine_rule_text(text: str, path: str, stem: str | None = None) -> RuleText:
+    """One rule file's text loaded, validated and compiled, each once: its problems sorted
+    by position, or its data and checks."""
     try:
         root = yaml.compose(text, Loader=YAML_LOADER)
         data = yaml.load(text, Loader=YAML_LOADER)
@@ -76,12 +96,11 @@ def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[Ru
         mark = getattr(error, "problem_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = getattr(error, "problem", None) or str(error)
-        return [RuleProblem(path, line, column, f"not valid YAML: {problem}")]
+        return RuleText([RuleProblem(path, line, column, f"not valid YAML: {problem}")])
     if root is None or not isinstance(data, dict):
-        return [RuleProblem(path, 1, 1, "a rule file holds a mapping of fields (code, name, severity, ...)")]
+        return RuleText([RuleProblem(path, 1, 1, "a rule file holds a mapping of fields (code, name, severity, ...)")])
     problems: list[RuleProblem] = []
-    schema = rule_schema()
-    for error in Draft202012Validator(schema).iter_errors(data):
+    for error in _validator().iter_errors(data):
         node, _ = _node_at(root, list(error.absolute_path))
         message = error.message
         if error.validator is None and error.message.startswith("False schema"):
@@ -110,9 +129,10 @@ def validate_rule_text(text: str, path: str, stem: str | None = None) -> list[Ru
         problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1,
                                     f"the rule's name '{data['name']}' differs from its file name '{stem}'"))
     problems.extend(_fixture_problems(root, data, path))
-    if not problems:
-        problems.extend(_check_problems(root, data, path))
-    return sorted(set(problems), key=lambda p: (p.line, p.column, p.message))
+    if problems:
+        return RuleText(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))
+    problems, checks = _compiled(root, data, path)
+    return RuleText(problems) if problems else RuleText([], data, checks)
 
 
 def _boolean_key_node(node: yaml.Node) -> yaml.Node | None:
@@ -164,26 +184,30 @@ def _fixture_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProble
     return problems
 
 
-def _check_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProblem]:
-    """The rule's `check:` compiles: expressions parse, names and functions exist, templates
-    name only the check's values. A problem in an expression points into it."""
+def _compiled(root: yaml.Node, data: dict, path: str) -> tuple[list[RuleProblem], tuple]:
+    """The rule's compiled checks, or why its `check:` does not compile (expressions parse,
+    names and functions exist, templates name only the check's values); a problem in an
+    expression points into it."""
     from .checks import CheckError, compile_checks
 
     try:
-        compile_checks(data)
+        return [], compile_checks(data)
     except CheckError as error:
         node, _ = _node_at(root, error.path)
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         if error.column is not None and isinstance(node, yaml.ScalarNode) and node.style in (None, "", "'", '"'):
             column += error.column - 1 + (1 if node.style in ("'", '"') else 0)
         where = "/".join(str(part) for part in error.path)
-        return [RuleProblem(path, line, column, f"{where}: {error.message}")]
-    return []
+        return [RuleProblem(path, line, column, f"{where}: {error.message}")], ()
 
 
 def validate_rule_file(path: Path) -> list[RuleProblem]:
+    return examine_rule_file(path).problems
+
+
+def examine_rule_file(path: Path) -> RuleText:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        return [RuleProblem(str(path), 1, 1, f"cannot read the rule file: {error}")]
-    return validate_rule_text(text, str(path), path.stem)
+        return RuleText([RuleProblem(str(path), 1, 1, f"cannot read the rule file: {error}")])
+    return examine_rule_text(text, str(path), path.stem)

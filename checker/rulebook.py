@@ -8,17 +8,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .checks import Check, CheckError, compile_checks
-from .errors import ResourceError, RuleFileError
+from .checks import Check
+from .errors import RuleFileError
 from .findings import Severity
-from .resources import YAML_LOADER, rules_dir
-from .rule_schema import RuleProblem, validate_rule_file
+from .resources import rules_dir
+from .rule_schema import RuleProblem, examine_rule_file
 
 __all__ = ["Rule", "Rulebook", "builtin_rulebook", "rule_files", "validate_rule_directories"]
 
-_REQUIRED = ("code", "name", "severity", "summary", "message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +70,10 @@ class Rulebook:
     def load(cls, *directories: Path) -> Rulebook:
         """Every rule file of the directories (`<family>/<name>.yaml`), validated first: all the
         problems of all files are raised together, each at its file, line and column."""
-        problems = validate_rule_directories(*directories)
+        problems, rules = _read_rule_directories(*directories)
         if problems:
             raise RuleFileError(problems)
-        return cls([_load_rule(path) for directory in directories for path in rule_files(directory)])
+        return cls(rules)
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -85,7 +82,14 @@ def rule_files(directory: Path) -> list[Path]:
 
 def validate_rule_directories(*directories: Path) -> list[RuleProblem]:
     """The problems of every rule file, and codes or names used twice (naming both files)."""
+    return _read_rule_directories(*directories)[0]
+
+
+def _read_rule_directories(*directories: Path) -> tuple[list[RuleProblem], list[Rule]]:
+    """Every rule file read, validated and compiled once: the problems of all of them, and
+    the rules of those without any."""
     problems: list[RuleProblem] = []
+    rules: list[Rule] = []
     codes: dict[str, Path] = {}
     names: dict[str, Path] = {}
     for directory in directories:
@@ -93,42 +97,26 @@ def validate_rule_directories(*directories: Path) -> list[RuleProblem]:
             problems.append(RuleProblem(str(directory), 1, 1, "not a directory of rules"))
             continue
         for path in rule_files(directory):
-            found = validate_rule_file(path)
-            problems.extend(found)
-            if found:
+            text = examine_rule_file(path)
+            problems.extend(text.problems)
+            if text.problems or text.data is None:
                 continue
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+            data = text.data
             for key, seen, what in ((data["code"], codes, "code"), (data["name"], names, "name")):
                 if key in seen:
                     problems.append(RuleProblem(str(path), 1, 1, f"{what} {key} is already used by {seen[key]}"))
                 seen[key] = path
-    return problems
+            rules.append(_rule(path, data, text.checks))
+    return problems, rules
 
-def _load_rule(path: Path) -> Rule:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ResourceError(f"{path}: cannot read the rule: {error}") from None
-    if not isinstance(data, dict):
-        raise ResourceError(f"{path}: a rule file holds a mapping")
-    missing = [key for key in _REQUIRED if key not in data]
-    if missing:
-        raise ResourceError(f"{path}: the rule lacks {', '.join(missing)}")
-    if data["name"] != path.stem:
-        raise ResourceError(f"{path}: the rule's name {data['name']!r} differs from its file name")
-    try:
-        severity = Severity(data["severity"])
-    except ValueError:
-        raise ResourceError(f"{path}: severity must be error, warning or note") from None
-    try:
-        checks = compile_checks(data)
-    except CheckError as error:
-        raise ResourceError(f"{path}: {'/'.join(map(str, error.path))}: {error.message}") from None
+
+def _rule(path: Path, data: dict, checks: tuple[Check, ...]) -> Rule:
+    """A rule from its validated data (rules/schema.json has its fields and their values)."""
     return Rule(
         checks=checks,
         code=str(data["code"]),
         name=str(data["name"]),
-        severity=severity,
+        severity=Severity(data["severity"]),
         summary=str(data["summary"]),
         message=str(data["message"]),
         path=path,

@@ -146,7 +146,7 @@ def check_sources(
     sources = list(sources)
     parallel = jobs > 1 and options.max_errors is None and load_rules is not None and _files(sources) > 1
     if parallel:
-        for file_result, heard in _in_processes(sources, options, jobs, load_rules):  # type: ignore[arg-type]
+        for file_result, heard in _in_processes(sources, options, jobs, load_rules, rulebook):  # type: ignore[arg-type]
             result.files.append(file_result)
             for item in heard if listener else ():
                 listener(item)  # type: ignore[misc]
@@ -225,10 +225,13 @@ def _worker(task: tuple[TraceSource | InputError, RunOptions, Callable[[], Ruleb
     return file_result, heard
 
 
-def _in_processes(sources: list, options: RunOptions, jobs: int, load_rules: Callable[[], Rulebook]) -> Iterator[tuple]:
+def _in_processes(sources: list, options: RunOptions, jobs: int, load_rules: Callable[[], Rulebook],
+                  rulebook: Rulebook) -> Iterator[tuple]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn" if sys.platform == "win32" else "fork")
+    if context.get_start_method() == "fork":
+        _WORKER_RULES[repr(load_rules)] = rulebook  # forked workers inherit the loaded rules
     with ProcessPoolExecutor(max_workers=min(jobs, _files(sources)), mp_context=context) as pool:
         yield from pool.map(_worker, [(source, options, load_rules) for source in sources], chunksize=1)

@@ -6,6 +6,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
+from checker.reader import TraceSource
+from checker.rulebook import builtin_rulebook
+from checker.run import check_sources
+
 from .helpers import TRACES
 
 
@@ -33,3 +39,16 @@ def test_an_error_limit_spans_traces_so_it_checks_in_order(tmp_path):
     one = dmalint("check", "--max-errors", "3", ".", cwd=tmp_path)
     two = dmalint("check", "--max-errors", "3", "--jobs", "2", ".", cwd=tmp_path)
     assert one.stdout == two.stdout and "2 files NOT checked (stopped at the error limit)" in one.stdout
+
+
+def _loading_rules_is_an_error():
+    raise AssertionError("a forked worker loaded the rules again")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="workers are spawned on Windows, and load the rules")
+def test_forked_workers_inherit_the_rules_instead_of_loading_them(tmp_path):
+    for index in range(3):
+        shutil.copy(TRACES / "format-example.trace", tmp_path / f"{index}.trace")
+    sources = [TraceSource(str(path), path) for path in sorted(tmp_path.glob("*.trace"))]
+    result = check_sources(sources, builtin_rulebook(), jobs=2, load_rules=_loading_rules_is_an_error)
+    assert [sorted(f.code for f in file.findings) for file in result.files] == [["POOL001", "POOL009", "SGL003"]] * 3

@@ -6,14 +6,34 @@ the same findings plus the rules' metadata (`context.rulebook`) for every format
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import TextIO
 
 from ..run import RunResult
-from . import html, json, junit, sarif, text
 from .context import ReportContext
 
 __all__ = ["FORMATS", "ReportContext", "Reporter"]
 
 Reporter = Callable[[RunResult, TextIO, ReportContext], None]
-FORMATS: dict[str, Reporter] = {"text": text.render, "json": json.render, "junit": junit.render, "html": html.render, "sarif": sarif.render}
+
+
+class _Formats(Mapping[str, Reporter]):
+    """The reporters by format name, each module imported when its format is first asked
+    for: a `--format json` run does not pay for Jinja2 or the SARIF tables at start-up."""
+
+    _NAMES = ("text", "json", "junit", "html", "sarif")
+
+    def __getitem__(self, name: str) -> Reporter:
+        if name not in self._NAMES:
+            raise KeyError(name)
+        return importlib.import_module(f"{__name__}.{name}").render
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._NAMES)
+
+    def __len__(self) -> int:
+        return len(self._NAMES)
+
+
+FORMATS: Mapping[str, Reporter] = _Formats()
