@@ -14,6 +14,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -208,6 +209,9 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         timeline=any(fmt == "html" for fmt, _ in outputs),
     )
     listener = _Listener(sys.stderr, quiet=args.quiet)
+    streamed = outputs[0] if len(outputs) == 1 and outputs[0][0] == "jsonl" and not args.write_baseline else None
+    if streamed is not None:  # the findings go out as they are found, and are not kept
+        return _check_streaming(streamed[1], sources, rulebook, options, listener, args, config, fail_on)
     result = check_sources(sources, rulebook, options, listener, jobs=args.jobs, load_rules=_rule_loader(args, config))
 
     status = _exit_status(result, fail_on)
@@ -230,6 +234,38 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         FORMATS[fmt](result, buffer, context)
         _write(buffer.getvalue(), path)
     return status
+
+
+def _check_streaming(output: Path | None, sources: list, rulebook: Rulebook, options: RunOptions, listener: _Listener,
+                     args: argparse.Namespace, config: Config, fail_on: str) -> int:
+    """`--format jsonl` alone: each finding is written as it is found (to a file, through a
+    temporary file renamed at the end, so a failed run leaves no half report)."""
+    from .reporters.jsonl import JsonLines
+
+    if output is None:
+        stream, temporary = sys.stdout, None
+    else:
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+        except OSError as error:
+            raise UsageError(f"cannot write the report to {output}: {error.strerror}") from None
+        stream = os.fdopen(handle, "w", encoding="utf-8")
+    try:
+        lines = JsonLines(stream)
+        options = replace(options, sink=lines.finding)
+        result = check_sources(sources, rulebook, options, listener, jobs=args.jobs, load_rules=_rule_loader(args, config))
+        lines.finish(result)
+        if temporary is not None:
+            stream.close()
+            os.replace(temporary, output)  # type: ignore[arg-type]
+            temporary = None
+    except OSError as error:
+        raise UsageError(f"cannot write the report to {output or 'standard output'}: {error.strerror}") from None
+    finally:
+        if temporary is not None:
+            stream.close()
+            os.unlink(temporary)
+    return _exit_status(result, fail_on)
 
 
 def _rule_loader(args: argparse.Namespace, config: Config) -> Callable[[], Rulebook]:
@@ -283,7 +319,7 @@ def _exit_status(result: RunResult, fail_on: str = "error") -> int:
     if result.failed:
         return EXIT_FAILED
     threshold = _threshold(fail_on)
-    if threshold is not None and any(f.severity.rank >= threshold.rank for f in result.findings):
+    if threshold is not None and any(result.count(severity) for severity in Severity if severity.rank >= threshold.rank):
         return EXIT_FINDINGS
     return EXIT_CLEAN
 

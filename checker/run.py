@@ -25,13 +25,16 @@ class RunOptions:
     """How to run: stop after `max_errors` unparsed lines in the whole run (None: never);
     `selection` the codes to report (None: every rule); `severities` overrides of a rule's
     severity by code; `baseline` the fingerprints of findings to hide as already known
-    (`--baseline`); `timeline` to record each trace's Timeline for the HTML report."""
+    (`--baseline`); `timeline` to record each trace's Timeline for the HTML report; `sink`
+    to stream the findings: each is handed to it as found (in the order found, trace after
+    trace) and not kept, only counted, so a run's memory does not grow with its findings."""
 
     max_errors: int | None = None
     selection: frozenset[str] | None = None
     severities: Mapping[str, Severity] = field(default_factory=dict)
     baseline: Baseline | None = None
     timeline: bool = False
+    sink: Callable[[Finding], None] | None = None
 
 
 @dataclass(slots=True)
@@ -48,6 +51,12 @@ class FileResult:
     complete: bool = True
     suppressed: list[Suppressed] = field(default_factory=list)  # findings hidden inline or by the baseline
     timeline: Any = None  # a checker.timeline.Timeline when RunOptions.timeline asked for one
+    counts: dict[Severity, int] = field(default_factory=dict)  # findings by severity, streamed ones too
+
+    @property
+    def total(self) -> int:
+        """How many findings the trace gave (kept in `findings`, or streamed to a sink)."""
+        return sum(self.counts.values())
 
     @property
     def checked(self) -> bool:
@@ -73,7 +82,7 @@ class RunResult:
         return any(result.error is not None for result in self.files)
 
     def count(self, severity: Severity) -> int:
-        return sum(1 for result in self.files for f in result.findings if f.severity is severity)
+        return sum(result.counts.get(severity, 0) for result in self.files)
 
 
 Listener = Callable[[TraceSyntaxError | Diagnostic | InputError], None]
@@ -124,7 +133,14 @@ class TraceCheck:
             if known:
                 findings = [f for f in findings if f.fingerprint not in baseline.entries]
                 self.result.suppressed.extend(Suppressed(f, "baseline", baseline.justification) for f in known)
-        self.result.findings.extend(findings)
+        counts = self.result.counts
+        for finding in findings:
+            counts[finding.severity] = counts.get(finding.severity, 0) + 1
+        if options.sink is None:
+            self.result.findings.extend(findings)
+        else:
+            for finding in findings:
+                options.sink(finding)
 
 
 def check_sources(
@@ -146,7 +162,12 @@ def check_sources(
     sources = list(sources)
     parallel = jobs > 1 and options.max_errors is None and load_rules is not None and _files(sources) > 1
     if parallel:
-        for file_result, heard in _in_processes(sources, options, jobs, load_rules, rulebook):  # type: ignore[arg-type]
+        sink = options.sink  # a worker keeps its trace's findings; they are streamed from here
+        for file_result, heard in _in_processes(sources, replace(options, sink=None), jobs, load_rules, rulebook):  # type: ignore[arg-type]
+            if sink is not None:
+                for finding in file_result.findings:
+                    sink(finding)
+                file_result.findings = []
             result.files.append(file_result)
             for item in heard if listener else ():
                 listener(item)  # type: ignore[misc]

@@ -155,3 +155,36 @@ def test_the_configuration_example_in_docs_ci_md_is_valid(tmp_path):
     config = load_config(tmp_path / "pyproject.toml")
     assert config.fail_on == "warning" and config.severity == {"POOL005": "error"} and config.ignore == ("POOL009",)
     assert config.baseline == tmp_path / "dmalint-baseline.json" and config.rules == (tmp_path / "dmalint-rules",)
+
+
+def test_jsonl_streams_the_findings_the_json_report_has(capsys, workdir):
+    (workdir / "a.trace").write_text("@dmatrace 1\n" + LEAK + DOUBLE_FREE.format(comment="") + DOUBLE_FREE.replace("0x6000", "0x7000").format(
+        comment="# dmalint: ignore[POOL001] known\n"))
+    (workdir / "b.trace").write_text("@dmatrace 1\ncpu=0 irql=PASSIVE cal X()\n")
+    status, out, _ = run(capsys, "check", ".", "--format", "json")
+    document = json.loads(out)
+    status_lines, lines_out, _ = run(capsys, "check", ".", "--format", "jsonl", "--jobs", "2")
+    lines = [json.loads(line) for line in lines_out.splitlines()]
+    assert status == status_lines == 1
+    kinds = [line.pop("type") for line in lines]
+    assert kinds == ["finding"] * len(document["findings"]) + ["file", "file", "suppressed", "summary"]
+    assert sorted(map(json.dumps, lines[: len(document["findings"])])) == sorted(map(json.dumps, document["findings"]))
+    assert lines[-4:-2] == document["files"] and lines[-2] == document["suppressed"][0]
+    summary = lines[-1]
+    assert {k: summary[k] for k in document["summary"]} == document["summary"]
+    assert summary["findings"] == len(document["findings"]) == 3  # POOL005, POOL001, TRACE001 (0x7000: freed, the repeat suppressed)
+
+
+def test_a_streamed_run_keeps_no_finding_only_counts(workdir):
+    from checker.reader import TraceSource
+    from checker.rulebook import builtin_rulebook
+    from checker.run import RunOptions, check_sources
+
+    frees = "".join(f"cpu=0 irql=PASSIVE call ExFreePool(P={0x1000 + index:#x})\n" for index in range(2000))
+    (workdir / "frees.trace").write_text("@dmatrace 1\n" + frees)
+    seen = []
+    result = check_sources([TraceSource("frees.trace", workdir / "frees.trace")], builtin_rulebook(),
+                           RunOptions(sink=seen.append))
+    assert result.files[0].findings == [] and len(seen) == result.files[0].total == 2000
+    assert [f.location.line for f in seen] == sorted(f.location.line for f in seen)
+    assert result.count(seen[0].severity) == 2000

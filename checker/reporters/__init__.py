@@ -22,7 +22,7 @@ class _Formats(Mapping[str, Reporter]):
     """The reporters by format name, each module imported when its format is first asked
     for: a `--format json` run does not pay for Jinja2 or the SARIF tables at start-up."""
 
-    _NAMES = ("text", "json", "junit", "html", "sarif")
+    _NAMES = ("text", "json", "jsonl", "junit", "html", "sarif")
 
     def __getitem__(self, name: str) -> Reporter:
         if name not in self._NAMES:

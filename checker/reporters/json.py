@@ -6,17 +6,18 @@ import json as _json
 from typing import Any, TextIO
 
 from .. import __version__
+from ..baseline import BaselineEntry
 from ..findings import Finding
-from ..run import RunResult
+from ..run import FileResult, RunResult
 from .context import ReportContext
 from .summary import summary_counts
 
-__all__ = ["SCHEMA_VERSION", "render", "to_document"]
+__all__ = ["SCHEMA_VERSION", "file_entry", "finding_entry", "render", "stale_entry", "to_document"]
 
 SCHEMA_VERSION = 1
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def finding_entry(finding: Finding) -> dict[str, Any]:
     loc = finding.location
     return {
         "code": finding.code,
@@ -39,35 +40,36 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
+def file_entry(file: FileResult) -> dict[str, Any]:
+    return {
+        "path": file.path,
+        "events": file.events,
+        "unparsed_lines": file.unparsed_lines,
+        "checked": file.checked,
+        "error": None if file.error is None else file.error.message,
+        "warnings": [{"line": w.location.line, "column": w.location.column, "message": w.message} for w in file.warnings],
+    }
+
+
+def stale_entry(entry: BaselineEntry) -> dict[str, Any]:
+    return {"fingerprint": entry.fingerprint, "code": entry.code, "path": entry.path, "message": entry.message}
+
+
 def to_document(result: RunResult) -> dict[str, Any]:
     """The report as JSON-ready data. Findings hidden by an inline suppression or the baseline
     are in `suppressed` with their reason, not in `findings`; `stale_baseline` lists baseline
     entries no finding matched any more."""
-    files = [
-        {
-            "path": file.path,
-            "events": file.events,
-            "unparsed_lines": file.unparsed_lines,
-            "checked": file.checked,
-            "error": None if file.error is None else file.error.message,
-            "warnings": [
-                {"line": w.location.line, "column": w.location.column, "message": w.message} for w in file.warnings
-            ],
-        }
-        for file in result.files
-    ]
+    files = [file_entry(file) for file in result.files]
     return {
         "version": SCHEMA_VERSION,
         "tool": {"name": "dmalint", "version": __version__},
         "files": files,
-        "findings": [_finding(f) for f in result.findings],
+        "findings": [finding_entry(f) for f in result.findings],
         "suppressed": [
-            {**_finding(s.finding), "suppression": {"kind": s.kind, "justification": s.justification}}
+            {**finding_entry(s.finding), "suppression": {"kind": s.kind, "justification": s.justification}}
             for s in sorted((s for file in result.files for s in file.suppressed), key=lambda s: s.finding.sort_key)
         ],
-        "stale_baseline": [
-            {"fingerprint": e.fingerprint, "code": e.code, "path": e.path, "message": e.message} for e in result.stale_baseline
-        ],
+        "stale_baseline": [stale_entry(e) for e in result.stale_baseline],
         "summary": {**summary_counts(result), "stopped_early": result.stopped_early},
     }
 

@@ -16,7 +16,7 @@ def summary_counts(result: RunResult) -> dict[str, int]:
         "files_checked": sum(1 for f in files if f.checked),
         "files_not_checked": sum(1 for f in files if not f.checked),
         "events": sum(f.events for f in files),
-        "findings": sum(len(f.findings) for f in files),
+        "findings": sum(f.total for f in files),
         "errors": result.count(Severity.ERROR),
         "warnings": result.count(Severity.WARNING),
         "notes": result.count(Severity.NOTE),
