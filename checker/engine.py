@@ -29,6 +29,7 @@ RECENT_EVENTS = 65_536  # at least this many of the last events: a finding's rel
 
 
 Entry = tuple[Rule, Check]
+Step = tuple[str, "frozenset[str] | None", Callable[[Scope], "Match | None"], Rule, Check]
 
 
 class Dispatch:
@@ -63,6 +64,16 @@ class Dispatch:
                         self.by_verb.setdefault(verb, []).append((rule, check))
         self.known_ddis = frozenset(known)
         self._cache: dict[tuple[str, str | None], tuple[Entry, ...]] = {}
+        self._plans: dict[tuple[str, str | None], tuple[Step, ...]] = {}
+
+    def plan_for(self, verb: str, name: str | None) -> tuple[Step, ...]:
+        """`checks_for` as the engine runs it: (code, required facts, run, rule, check)."""
+        key = (verb, name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = tuple((rule.code, check.requires, check.run, rule, check)  # type: ignore[attr-defined]
+                                            for rule, check in self.checks_for(verb, name))
+        return plan
 
     def checks_for(self, verb: str, name: str | None) -> tuple[Entry, ...]:
         """The (rule, check) pairs an event of this verb and DDI can match, by code."""
@@ -112,24 +123,32 @@ class FileCheck:
         recent[location.line] = (effects.cpu, effects.irql)
         if len(recent) > 2 * RECENT_EVENTS:  # keep the newest half: amortised O(1) an event
             self._recent = dict(islice(recent.items(), RECENT_EVENTS, None))
-        entries = self.dispatch.checks_for(record.verb, getattr(record, "name", None))
-        if not entries:
+        plan = self.dispatch.plan_for(record.verb, getattr(record, "name", None))
+        if not plan:
             return []
-        scope = Scope(effects, self.machine, self)
+        scope = None
         found: dict[str, tuple[Finding, Check]] | None = None
-        reported = {name for name, _ in effects.facts} if self.dispatch.guards else None
-        for rule, check in entries:
-            if found is not None and rule.code in found:
+        facts = effects.facts
+        guards = self.dispatch.guards
+        for code, requires, run, rule, check in plan:
+            if requires is not None and guards:  # the event must carry a fact the check needs
+                if not facts:
+                    continue
+                for name, _ in facts:
+                    if name in requires:
+                        break
+                else:
+                    continue
+            if found is not None and code in found:
                 continue  # one finding per rule per event
-            requires = check.requires
-            if requires is not None and reported is not None and requires.isdisjoint(reported):
-                continue  # the event lacks every fact the check needs
-            match = check.run(scope)  # type: ignore[attr-defined]
+            if scope is None:
+                scope = Scope(effects, self.machine, self)
+            match = run(scope)
             if match is None or not self._first_time(rule, check, scope):
                 continue
             if found is None:
                 found = {}
-            found[rule.code] = (self._finding(rule, match, location, identity_of_record(record)), check)
+            found[code] = (self._finding(rule, match, location, identity_of_record(record)), check)
         if found is None:
             return []
         if len(found) > 1:
