@@ -104,6 +104,7 @@ class FileCheck:
         self.last_location: SourceLocation | None = None
         self._occurrences: dict[tuple, int] = {}
         self._recent: dict[int, tuple[int | None, Irql | None]] = {}  # line -> (cpu, IRQL) of the last events, bounded
+        self._pairs: dict[tuple[int | None, Irql | None], tuple[int | None, Irql | None]] = {}
         self._once: dict[str, set] = {}
         self._known_ddis = set(self.dispatch.known_ddis) | set(self.machine.handled_ddis())
 
@@ -120,7 +121,8 @@ class FileCheck:
             return []
         location = self.last_location = record.location
         recent = self._recent
-        recent[location.line] = (effects.cpu, effects.irql)
+        pair = (effects.cpu, effects.irql)
+        recent[location.line] = self._pairs.setdefault(pair, pair)  # a few distinct pairs, shared
         if len(recent) > 2 * RECENT_EVENTS:  # keep the newest half: amortised O(1) an event
             self._recent = dict(islice(recent.items(), RECENT_EVENTS, None))
         plan = self.dispatch.plan_for(record.verb, getattr(record, "name", None))
