@@ -38,7 +38,7 @@ from model.irql import Irql, irql_of
 from model.status import VALUES as STATUS_VALUES
 from model.values import NullType, Struct, Symbol
 
-from .resources import grammar_path
+from .resources import grammar_path, lark_cache
 
 __all__ = ["Expression", "ExpressionError", "Scope", "compile_expression", "normalize", "required_facts", "truth"]
 
@@ -534,7 +534,8 @@ def _tree(text: str) -> Tree:
 @cache
 def _parser() -> Lark:
     path = grammar_path().with_name("rule-expression.lark")
-    return Lark(path.read_text(encoding="utf-8"), parser="lalr", start="start", propagate_positions=False)
+    return Lark(path.read_text(encoding="utf-8"), parser="lalr", start="start", propagate_positions=False,
+                cache=lark_cache("rule-expression"))
 
 
 def compile_expression(text: str, functions: dict[str, tuple[Callable, int, int]] | None = None) -> Expression:

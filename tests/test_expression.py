@@ -208,3 +208,29 @@ def test_an_operand_is_evaluated_once():
     assert compile_expression("count(arg.Length) != 3", functions)(scope) is True
     assert compile_expression("count(arg.Length) or 1", functions)(scope) == 0x1000
     assert calls == [0x1000, 0x1000]
+
+
+def test_the_expression_parser_is_cached_per_user_and_a_broken_cache_is_rebuilt(tmp_path, monkeypatch):
+    from checker import expression
+    from checker.resources import lark_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("DMALINT_NO_CACHE", raising=False)
+    path = lark_cache("rule-expression")
+    assert isinstance(path, str) and path.startswith(str(tmp_path / "dmalint"))
+    assert (tmp_path / "dmalint").stat().st_mode & 0o077 == 0  # private to the user
+    for state in ("absent", "written", "broken"):
+        if state == "broken":
+            with open(path, "wb") as stream:
+                stream.write(b"not a cache\n\x80\x04garbage")
+        expression._parser.cache_clear()
+        expression._tree.cache_clear()
+        assert compile_expression("arg.Length + 1")(scope_after(BUILD_FAILED)) == 0x1001
+        with pytest.raises(ExpressionError, match="unexpected"):
+            compile_expression("arg.Length +")
+    monkeypatch.setenv("DMALINT_NO_CACHE", "1")
+    assert lark_cache("rule-expression") is False
+    monkeypatch.delenv("DMALINT_NO_CACHE")
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot hold a directory
+    assert lark_cache("rule-expression") is False
