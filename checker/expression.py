@@ -58,7 +58,7 @@ class ExpressionError(Exception):
 class Scope:
     """What an expression is evaluated against: one event's effects, the machine, an item."""
 
-    __slots__ = ("effects", "record", "machine", "item", "context")
+    __slots__ = ("effects", "record", "machine", "item", "context", "arguments")
 
     def __init__(self, effects: Any, machine: Any, context: Any = None, item: Any = None) -> None:
         self.effects = effects
@@ -66,9 +66,12 @@ class Scope:
         self.machine = machine
         self.context = context  # the engine's per-trace state functions may ask (known DDIs)
         self.item = item
+        self.arguments: dict[str, Any] | None = None  # the record's arguments by name, made when first asked
 
     def with_item(self, item: Any) -> Scope:
-        return Scope(self.effects, self.machine, self.context, item)
+        inner = Scope(self.effects, self.machine, self.context, item)
+        inner.arguments = self.arguments
+        return inner
 
 
 Expression = Callable[[Scope], Any]
@@ -213,10 +216,12 @@ def _fact_key(name: str) -> str:
 
 def _argument(scope: Scope, name: str) -> Any:
     """`arg.name`: the event's argument; at a `leave`, its `enter`'s (a leave logs only out-arguments)."""
-    record = scope.record
-    find = getattr(record, "arg", None)
-    value = find(name) if find is not None else None
-    if value is None and getattr(record, "verb", None) == "leave":
+    arguments = scope.arguments
+    if arguments is None:  # the first argument a check asks of this event: index them all
+        record = scope.record
+        arguments = scope.arguments = {argument.name: argument.value for argument in getattr(record, "arguments", ())}
+    value = arguments.get(name)
+    if value is None and getattr(scope.record, "verb", None) == "leave":
         value = _entered_with(scope, name)
     return normalize(value)
 

@@ -234,3 +234,4 @@ def test_the_expression_parser_is_cached_per_user_and_a_broken_cache_is_rebuilt(
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot hold a directory
     assert lark_cache("rule-expression") is False
+
