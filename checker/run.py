@@ -100,15 +100,20 @@ class TraceCheck:
 
     def feed(self, item: Record | TraceSyntaxError | Diagnostic) -> None:
         result = self.result
-        if isinstance(item, TraceSyntaxError):
+        if isinstance(item, Event):  # most items: the short way
+            result.events += 1
+            if self.inline.pending:
+                self.inline.see(item)
+            found = self.engine.feed(item)
+            if found:
+                self._report(found)
+        elif isinstance(item, TraceSyntaxError):
             result.unparsed_lines += 1
             self._report([self.engine.unparsed(item)])
         elif isinstance(item, Diagnostic):
             result.warnings.append(item)
-        else:
+        else:  # a directive or a comment (an inline suppression, perhaps)
             self.inline.see(item)
-            if isinstance(item, Event):
-                result.events += 1
             found = self.engine.feed(item)
             if found:
                 self._report(found)

@@ -43,7 +43,7 @@ class InlineSuppressions:
     def __init__(self, path: str, rulebook: Rulebook) -> None:
         self.path = path
         self.rulebook = rulebook
-        self._pending: list[_Suppression] = []
+        self.pending: list[_Suppression] = []  # read from comments, waiting for the event they cover
         self._by_line: dict[int, list[_Suppression]] = {}
         self._all: list[_Suppression] = []
 
@@ -52,13 +52,13 @@ class InlineSuppressions:
         if isinstance(record, Comment):
             match = _DIRECTIVE.match(record.text)
             if match:
-                self._pending.append(self._parse(record.location, match))
-        elif isinstance(record, Event) and self._pending:
+                self.pending.append(self._parse(record.location, match))
+        elif isinstance(record, Event) and self.pending:
             line = record.location.line
-            for suppression in self._pending:
+            for suppression in self.pending:
                 suppression.line = line
-            self._by_line.setdefault(line, []).extend(self._pending)
-            self._pending = []
+            self._by_line.setdefault(line, []).extend(self.pending)
+            self.pending = []
 
     def _parse(self, location: SourceLocation, match: re.Match[str]) -> _Suppression:
         names = tuple(name.strip() for name in match.group("codes").split(",") if name.strip())
