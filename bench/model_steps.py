@@ -477,7 +477,9 @@ def main() -> None:
     print(f"live state at the end: {len(machine.live_sgls())} lists, {len(machine.live_mdls())} MDLs, "
           f"{len(machine.live_blocks())} pool blocks ({machine.pool.live_bytes} bytes), {machine.bus.live_entries()} live bus "
           f"entries, {machine.ram.pages_touched:,} RAM pages and {machine.bounce_memory.pages_touched:,} map-register pages "
-          f"touched, {len(machine.put_lists):,} put lists and {len(machine.freed_mdls):,} freed MDLs remembered")
+          f"touched; remembered: {len(machine.put_lists):,} put lists, {len(machine.freed_mdls):,} freed MDLs, "
+          f"{machine.bus.retired_entries():,} retired bus mappings naming {len(machine.put_by_ordinal):,} put lists, "
+          f"{len(machine.calculations):,} calculations")
 
     problems = []
     setup_events = sum(isinstance(record, Call) for record in setup)

@@ -11,7 +11,7 @@ from .common_buffer import CommonBuffer
 from .cpu import CpuState
 from .effects import EffectsBuilder
 from .events import Event
-from .pool import RETIRED_MEMORY
+from .retained import remember
 from .values import Value, as_bool, as_int
 
 if TYPE_CHECKING:
@@ -107,8 +107,6 @@ class AdapterDdis:
         self.common_buffers.pop(buffer.va)
         self.bus.retire(BusEntry(buffer.logical, max(buffer.length, 1), "common-buffer", buffer.va))
         freed = replace(buffer, freed_at=event.location)
-        self.freed_common_buffers[buffer.va] = freed
-        while len(self.freed_common_buffers) > RETIRED_MEMORY:
-            self.freed_common_buffers.popitem(last=False)
+        remember(self.freed_common_buffers, buffer.va, freed)
         out.previous.append(buffer)
         out.released.append(freed)

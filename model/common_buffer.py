@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .frozen import fast_init
 from .location import SourceLocation
 
 __all__ = ["CommonBuffer"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CommonBuffer:
     """AllocateCommonBuffer(Ex)'s result: `length` bytes at `va` for the CPU and at `logical`

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
+from .frozen import fast_init
 from .irql import Irql
 from .location import SourceLocation
+from .retained import RELEASED_LOCKS
 
 __all__ = ["CpuState", "Frame", "HeldLock"]
 
-RELEASED_LOCKS = 64  # released locks a CPU remembers, for a release of a lock no longer held
 
-
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Frame:
     """An open `enter` (a DDI still running) or `callback` (a driver routine still running).
@@ -29,6 +30,7 @@ class Frame:
     arguments: tuple = ()  # for an `enter`: its in-arguments, which the DDI's `leave` acts on
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HeldLock:
     """A spin lock held on a CPU: `key` identifies it (the lock's address, a queued lock's
@@ -41,6 +43,10 @@ class HeldLock:
     acquired_at: SourceLocation
     frame_depth: int
     released_at: SourceLocation | None = None  # set on the snapshot a release reports
+
+    def as_released(self, location: SourceLocation) -> HeldLock:
+        """This lock, released at `location` (`dataclasses.replace`, without its cost per release)."""
+        return HeldLock(self.key, self.family, self.ddi, self.old_irql, self.acquired_at, self.frame_depth, location)
 
     @property
     def lock(self) -> object:
@@ -90,7 +96,8 @@ class CpuState:
     def settle_locks(self, depth: int) -> None:
         """The frames from `depth` on are gone: locks they acquired and still hold now belong to
         what runs at `depth` (so a later routine there does not report them as its own)."""
-        self.locks = [replace(lock, frame_depth=depth) if lock.frame_depth > depth else lock for lock in self.locks]
+        if any(lock.frame_depth > depth for lock in self.locks):
+            self.locks = [replace(lock, frame_depth=depth) if lock.frame_depth > depth else lock for lock in self.locks]
 
     def remember_release(self, lock: HeldLock, handle: int | None) -> None:
         """Keep a released lock (by its lock and its handle) to answer a later release of it."""

@@ -7,11 +7,13 @@ from typing import Any
 
 from .bus import Resolution
 from .events import Record
+from .frozen import fast_init
 from .irql import Irql
 
 __all__ = ["Effects", "EffectsBuilder"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Effects:
     """What one record did to the machine.
@@ -41,7 +43,9 @@ class Effects:
 
 
 class EffectsBuilder:
-    """Collects one record's effects while a handler runs."""
+    """Collects one record's effects while a handler runs. `finish` makes them the record's
+    `Effects` and empties the builder, so one builder serves every record of a machine (no
+    five new objects per record, for the allocator and the garbage collector to handle)."""
 
     __slots__ = ("created", "released", "previous", "accesses", "facts")
 
@@ -54,3 +58,26 @@ class EffectsBuilder:
 
     def fact(self, key: str, value: Any = True) -> None:
         self.facts.append((key, value))
+
+    def finish(self, record: Record, cpu: int | None, irql: Irql | None, modelled: Irql | None) -> Effects:
+        """The record's Effects; the builder is empty again (most records fill one list or none)."""
+        created, released, previous, facts = self.created, self.released, self.previous, self.facts
+        effects = Effects(record, cpu, irql, modelled, tuple(created) if created else (), tuple(released) if released else (),
+                          tuple(previous) if previous else (), self.accesses, tuple(facts) if facts else ())
+        if created:
+            created.clear()
+        if released:
+            released.clear()
+        if previous:
+            previous.clear()
+        if facts:
+            facts.clear()
+        self.accesses = ()
+        return effects
+
+    def clear(self) -> None:
+        self.created.clear()
+        self.released.clear()
+        self.previous.clear()
+        self.accesses = ()
+        self.facts.clear()

@@ -102,8 +102,10 @@ class _Invocation(Event):
 
     def arg(self, name: str, default: Value | None = None) -> Value | None:
         """The value of the argument called `name`, or `default`."""
-        argument = self.argument(name)
-        return default if argument is None else argument.value
+        for argument in self.arguments:  # argument()'s loop, inline: every handler asks several
+            if argument.name == name:
+                return argument.value
+        return default
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

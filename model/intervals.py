@@ -26,9 +26,17 @@ class IntervalMap(Generic[T]):
 
     def insert(self, start: int, length: int, value: T) -> list[T]:
         """Add a range; returns the values of the ranges it replaced."""
-        dropped = [self.pop(s) for s in [s for s, _ in self.overlapping(start, max(length, 1))]]
-        insort(self._starts, start)
-        self._items[start] = (start + max(length, 1), value)
+        end = start + max(length, 1)
+        starts = self._starts
+        index = bisect_right(starts, start)
+        # the ranges do not overlap: only the one before `start` and the first after can reach it
+        if (index and self._items[starts[index - 1]][0] > start) or (index < len(starts) and starts[index] < end):
+            dropped = [self.pop(s) for s in [s for s, _ in self.overlapping(start, end - start)]]
+            insort(starts, start)
+        else:
+            dropped = []
+            starts.insert(index, start)
+        self._items[start] = (end, value)
         return [value for value in dropped if value is not None]
 
     def pop(self, start: int) -> T | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .cpu import CpuState, HeldLock
 from .effects import EffectsBuilder
 from .events import Event
 from .irql import DIRQL, DISPATCH_LEVEL, Irql, irql_of
+from .retained import RAISED_LEVELS
 from .values import Value, as_int, symbol_name
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class LockDdis:
         else:
             cpu.raised.append(cpu.irql)
             cpu.raised_at.append(event.location)  # type: ignore[attr-defined]
+            if len(cpu.raised) > RAISED_LEVELS:  # raises never lowered: keep the innermost (see `retained`)
+                del cpu.raised[0], cpu.raised_at[0]
         cpu.irql = level
 
     def _lock_key(self: Machine, event: Event) -> tuple[object, str, Irql]:
@@ -112,7 +114,7 @@ class LockDdis:
         if family != held.family:
             out.fact("lock-family", (held.family, family))
         cpu.locks.remove(held)
-        released = replace(held, released_at=event.location)  # type: ignore[attr-defined]
+        released = held.as_released(event.location)  # type: ignore[attr-defined]
         cpu.remember_release(released, handle)
         out.released.append(released)
         new = irql_of(event.arg("NewIrql"))  # type: ignore[attr-defined]

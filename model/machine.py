@@ -7,15 +7,16 @@ objects created and released (as frozen snapshots carrying the events' locations
 device-access pieces, and `facts`: plain observations a rule may judge ("this block was
 already freed at line 40"), never verdicts.
 
-State is kept for live objects (and a bounded memory of recently released ones), never for
-the events seen.
+State is kept for live objects and a bounded memory of released ones (what each keeps, and
+why the bounds leave the answers alone: `retained`), never for the events seen. `apply` looks
+the record's class up in a table built once, and each DDI's handler and calling convention in
+another: the cost of an event is what it does, not a walk down a chain of tests.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from .adapter import Adapter
@@ -153,7 +154,6 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         self.lists: dict[int, SgList] = {}  # live, by ordinal
         self.list_in_buffer: dict[int, int] = {}  # buffer pointer -> ordinal of the newest live list
         self.put_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> the last list put from it
-        self.put_by_ordinal: OrderedDict[int, SgList] = OrderedDict()  # ordinal -> a put list (owner of retired bus pieces)
         self.failed_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> a build that failed there
         self.calculations: OrderedDict[tuple, Calculation] = OrderedDict()  # (adapter, CurrentVa, Length) -> the last
         self.common_buffers: IntervalMap[CommonBuffer] = IntervalMap()
@@ -166,6 +166,8 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         self._pending: dict[int, dict[str, int]] = {}
         self._reset_memory()
         self._handlers = self._handler_table()
+        self._steps = self._step_table()
+        self._out = EffectsBuilder()  # emptied by `finish` after each record: `apply` is never re-entered
 
     # --- state that depends on the target and @memory ---------------------------------
 
@@ -178,9 +180,15 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         # the layout never hands its frames out, and the window skips frames a capture bound.
         self.window = MapRegisterWindow(page_size=page, is_ram=lambda pfn: self.space.frame_in_use(pfn))
         self.space = AddressSpace(self.ram, config.layout, config.seed, reserved=self.window.frames)
-        self.bus = BusIndex(page)
+        self.bus = BusIndex(page, forget=self._forget_retired)
+        self.put_by_ordinal: dict[int, SgList] = {}  # ordinal -> a put list some retired bus entry still names
         self._list_pages: dict[int, set[int]] = {}
         self._next_logical = 0x10000000  # common buffers without a captured logical address
+
+    def _forget_retired(self, kind: str, key: Hashable) -> None:
+        """No retired bus entry names this owner any more: nothing can ask `owner` for its put list."""
+        if kind == "sgl":
+            self.put_by_ordinal.pop(key, None)  # type: ignore[call-overload]
 
     def _next(self) -> int:
         self._ordinal += 1
@@ -190,51 +198,96 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
 
     def apply(self, record: Record) -> Effects:
         """Replay one record; returns what it did."""
+        step = self._steps.get(type(record))
+        if step is None:
+            return self._apply_other(record)
+        self.events += 1
+        number = record.context.cpu  # type: ignore[union-attr]
+        cpu = self.cpus.get(DEFAULT_CPU if number is None else number)
+        if cpu is None:
+            cpu = self.cpu_of(record)  # type: ignore[arg-type]
+        modelled = cpu.irql
+        out = self._out
+        try:
+            irql = step(record, cpu, out)
+        except BaseException:
+            out.clear()  # nothing of a record that failed halfway reaches the next one's effects
+            raise
+        return out.finish(record, cpu.number, irql, modelled)
+
+    def _step_table(self) -> dict[type, Callable[[Any, CpuState, EffectsBuilder], Irql | None]]:
+        """The replay step of each record class, looked up once per record by its exact class
+        (`apply`'s dispatch; a subclass is resolved by `_apply_other` and then cached)."""
+        return {
+            Callback: self._callback,
+            Done: self._done,
+            DmaAccess: self._dma_step,
+            Call: self._call_step,
+            Enter: self._enter_step,
+            Leave: self._leave_step,
+            MemAccess: self._mem_step,
+            MdlRecord: self._mdl_step,
+            SglRecord: self._sgl_step,
+        }
+
+    def _apply_other(self, record: Record) -> Effects:
+        """A directive or comment (no CPU, no effects), or an event of a subclass of a known record class."""
         if not isinstance(record, Event):
             self._directive(record)
             return Effects(record)
-        self.events += 1
-        out = EffectsBuilder()
-        cpu = self.cpu_of(record)
+        base = next((cls for cls in type(record).__mro__ if cls in self._steps), None)
+        self._steps[type(record)] = self._steps[base] if base is not None else self._at_level
+        return self.apply(record)
+
+    # --- the steps: each returns the level the event ran at --------------------------------
+
+    def _at_level(self, event: Event, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        """The level a driver-side event runs at: its captured `irql=` (which the CPU takes,
+        noting where the bookkeeping disagreed), else the bookkeeping's."""
+        captured = event.context.irql
         modelled = cpu.irql
-        captured = record.context.irql
-        if isinstance(record, Callback):
-            irql = self._callback(record, cpu, out)
-        elif isinstance(record, Done):
-            irql = self._done(record, cpu, out)
-        elif isinstance(record, DmaAccess):
-            # the device is not a CPU: a dma line's cpu=/irql= do not change any CPU's state
-            irql = captured
-            self._dma(record, out)
-        else:
-            if captured is not None and modelled is not None and captured != modelled:
-                out.fact("irql-differs", modelled)
-            irql = captured if captured is not None else modelled
-            cpu.irql = irql
-            if isinstance(record, Call):
-                self._invoke(record, cpu, out, record.result, phase="call")
-            elif isinstance(record, Enter):
-                cpu.frames.append(Frame("enter", record.name, record.location, irql, irql, arguments=record.arguments))
-                self._invoke(record, cpu, out, None, phase="enter")
-            elif isinstance(record, Leave):
-                self._leave(record, cpu, out)
-            elif isinstance(record, MemAccess):
-                self._mem(record, out)
-            elif isinstance(record, MdlRecord):
-                self._mdl_record(record, out)
-            elif isinstance(record, SglRecord):
-                self._sgl_record(record, out)
-        return Effects(
-            record,
-            cpu.number,
-            irql,
-            modelled,
-            tuple(out.created),
-            tuple(out.released),
-            tuple(out.previous),
-            out.accesses,
-            tuple(out.facts),
-        )
+        if captured is None:
+            return modelled
+        if modelled is not None and captured is not modelled and captured != modelled:
+            out.fact("irql-differs", modelled)
+        cpu.irql = captured
+        return captured
+
+    def _dma_step(self, event: DmaAccess, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        # the device is not a CPU: a dma line's cpu=/irql= do not change any CPU's state
+        self._dma(event, out)
+        return event.context.irql
+
+    def _call_step(self, event: Call, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        irql = self._at_level(event, cpu, out)
+        self._invoke(event, cpu, out, event.result, "call")
+        return irql
+
+    def _enter_step(self, event: Enter, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        irql = self._at_level(event, cpu, out)
+        cpu.frames.append(Frame("enter", event.name, event.location, irql, irql, None, event.arguments))
+        self._invoke(event, cpu, out, None, "enter")
+        return irql
+
+    def _leave_step(self, event: Leave, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        irql = self._at_level(event, cpu, out)
+        self._leave(event, cpu, out)
+        return irql
+
+    def _mem_step(self, event: MemAccess, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        irql = self._at_level(event, cpu, out)
+        self._mem(event, out)
+        return irql
+
+    def _mdl_step(self, record: MdlRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        irql = self._at_level(record, cpu, out)
+        self._mdl_record(record, out)
+        return irql
+
+    def _sgl_step(self, record: SglRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
+        irql = self._at_level(record, cpu, out)
+        self._sgl_record(record, out)
+        return irql
 
     def _directive(self, record: Record) -> None:
         if isinstance(record, TargetDirective):
@@ -325,7 +378,8 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         cpu.settle_locks(index)
         out.previous.append(frame)
         if frame.arguments:  # the DDI acts on the arguments it was entered with (a leave's out-arguments first)
-            event = replace(event, arguments=(*event.arguments, *frame.arguments))
+            event = Leave(location=event.location, context=event.context, name=event.name,
+                          arguments=(*event.arguments, *frame.arguments), result=event.result)
         self._invoke(event, cpu, out, event.result, phase="leave")
 
     def open_enter(self, cpu: int) -> Frame | None:
@@ -366,27 +420,29 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         name = event.name  # type: ignore[attr-defined]
         if phase != "leave":
             self._check_adapter(event, out)
-        handler = self._handlers.get(name)
-        if handler is None:
+        plan = self._handlers.get(name)
+        if plan is None:
             if phase != "leave":
                 out.fact("unhandled", True)
             return
-        if phase == "enter" and name not in RUNS_AT_ENTER:
+        handler, at_enter, returns_status, returns_pointer = plan
+        if phase == "enter" and not at_enter:
             return  # most DDIs take effect when they return: at the `leave`
-        if name in RETURNS_STATUS and result is not None and not is_success(result):
+        if returns_status and result is not None and not is_success(result):
             out.fact("failed", result)  # a call that failed does nothing
             return
-        if name in RETURNS_POINTER and not as_int(result):
+        if returns_pointer and not as_int(result):
             out.fact("failed", result)  # NULL (or no logged result): nothing was created
             return
         handler(event, cpu, out, result, phase)
 
-
-    def _handler_table(self) -> dict[str, Callable]:
-        table: dict[str, Callable] = {}
+    def _handler_table(self) -> dict[str, tuple[Callable, bool, bool, bool]]:
+        """Per DDI, built once: its handler, and whether it acts at `enter`, returns a status,
+        returns the new object's address (so `_invoke` asks one dictionary per event)."""
+        table: dict[str, tuple[Callable, bool, bool, bool]] = {}
         for mixin in (PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             for ddi, method in mixin.HANDLERS.items():
-                table[ddi] = getattr(self, method)
+                table[ddi] = (getattr(self, method), ddi in RUNS_AT_ENTER, ddi in RETURNS_STATUS, ddi in RETURNS_POINTER)
         return table
 
     def handled_ddis(self) -> frozenset[str]:
@@ -433,14 +489,14 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         out.accesses = pieces
         if event.access != "write":
             return
-        data = pattern(event.length, event.fill, event.data)
+        data = pattern(event.length, event.fill, event.data) if event.data else None
         for piece in pieces:
-            chunk = data[piece.start - event.address : piece.start - event.address + piece.length]
             entry = piece.entry
-            if piece.state == "live" and entry is not None and self._bounced(entry):
-                self.bounce_memory.write(piece.start, chunk)
-            else:
-                self.ram.write(piece.start, chunk)
+            memory = self.bounce_memory if piece.state == "live" and entry is not None and self._bounced(entry) else self.ram
+            if data is not None:
+                memory.write(piece.start, data[piece.start - event.address : piece.start - event.address + piece.length])
+            else:  # one byte repeated: filled in place, the bytes never built
+                memory.fill(piece.start, min(piece.length, event.address + event.length - piece.start), event.fill or 0)
 
     def _bounced(self, entry: BusEntry) -> bool:
         if entry.kind == "sgl":
@@ -466,7 +522,11 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         shift = self.space.shift
         ordinals: set[int] = set()
         for vpn in range(va >> shift, ((va + max(length, 1) - 1) >> shift) + 1):
-            ordinals |= self._list_pages.get(vpn, set())
+            owners = self._list_pages.get(vpn)
+            if owners:
+                ordinals |= owners
+        if not ordinals:
+            return ()
         found = [self.lists[o] for o in sorted(ordinals) if o in self.lists]
         return tuple(s for s in found if s.current_va < va + max(length, 1) and va < s.current_va + s.length)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .frozen import fast_init
 from .location import SourceLocation
 
 __all__ = ["Mdl"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Mdl:
     """An MDL at `address` describing `byte_count` bytes from virtual address `va`.
@@ -45,6 +47,21 @@ class Mdl:
     @property
     def end(self) -> int:
         return self.va + self.byte_count
+
+    def with_source(self, source: str | None, pfns: tuple[int, ...] | None, location: SourceLocation) -> Mdl:
+        """This MDL with its pages made resident (or not) at `location`: `dataclasses.replace`,
+        without its cost on every build, lock and free."""
+        return Mdl(self.address, self.va, self.byte_count, self.family, self.ordinal, self.allocated_at, pfns, self.next,
+                   source, self.freed_at, location)
+
+    def as_freed(self, location: SourceLocation) -> Mdl:
+        return Mdl(self.address, self.va, self.byte_count, self.family, self.ordinal, self.allocated_at, self.pfns,
+                   self.next, self.source, location, self.source_at)
+
+    def as_captured(self, va: int, byte_count: int, pfns: tuple[int, ...], next_mdl: int | None) -> Mdl:
+        """This MDL as an `mdl` record describes it."""
+        return Mdl(self.address, va, byte_count, self.family, self.ordinal, self.allocated_at, pfns, next_mdl, self.source,
+                   self.freed_at, self.source_at)
 
     def offset(self, page_size: int) -> int:
         return self.va & (page_size - 1)

@@ -10,7 +10,7 @@ from .effects import EffectsBuilder
 from .events import Event, MdlRecord
 from .location import SourceLocation
 from .mdl import Mdl
-from .pool import RETIRED_MEMORY
+from .retained import remember
 from .status import is_success
 from .values import Value, as_int
 
@@ -81,16 +81,16 @@ class MdlDdis:
         out.previous.append(mdl)
         if name in ("MmBuildMdlForNonPagedPool", "StorPortBuildMdlForNonPagedPool"):
             pfns = mdl.pfns if mdl.pfns is not None else self._pfns_for(mdl.va, mdl.byte_count)
-            mdl = replace(mdl, source="nonpaged", pfns=pfns, source_at=event.location)
+            mdl = mdl.with_source("nonpaged", pfns, event.location)
         elif name == "MmProbeAndLockPages":
             if mdl.source is not None:
                 out.fact("mdl-lock", f"already {mdl.source}")
             pfns = mdl.pfns if mdl.pfns is not None else self._pfns_for(mdl.va, mdl.byte_count)
-            mdl = replace(mdl, source="locked", pfns=pfns, source_at=event.location)
+            mdl = mdl.with_source("locked", pfns, event.location)
         else:  # MmUnlockPages
             if mdl.source != "locked":
                 out.fact("mdl-lock", f"unlock of an MDL that is {mdl.source or 'not locked'}")
-            mdl = replace(mdl, source=None, source_at=event.location)
+            mdl = mdl.with_source(None, mdl.pfns, event.location)
         self.mdls[mdl.address] = mdl
 
     def _pfns_for(self: Machine, va: int, length: int) -> tuple[int, ...]:
@@ -109,6 +109,16 @@ class MdlDdis:
             address = mdl.next if mdl is not None else None
         return chain
 
+    def _chain_holds(self: Machine, first: int, address: int) -> bool:
+        """Is `address` in the chain from `first` (as `_chain_of` walks it)? Most lists have
+        one MDL: answered without building the chain."""
+        if first == address:
+            return True
+        mdl = self.mdls.get(first)
+        if mdl is None or mdl.next is None:
+            return False
+        return address in self._chain_of(first)
+
     def _mdl_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         address = self._mdl_arg(event) if name != "MmFreePagesFromMdl" else as_int(event.arg("MemoryDescriptorList"))  # type: ignore[attr-defined]
@@ -118,20 +128,18 @@ class MdlDdis:
             freed = self.freed_mdls.get(address) if address is not None else None
             out.fact("mdl-freed-before" if freed is not None else "mdl-unknown", freed if freed is not None else address)
             return
-        lists = tuple(sgl for sgl in self.lists.values() if sgl.mdl is not None and address in self._chain_of(sgl.mdl))
+        lists = tuple(sgl for sgl in self.lists.values() if sgl.mdl is not None and self._chain_holds(sgl.mdl, address))
         if lists:
             out.fact("mdl-live-lists", lists)
         out.previous.append(mdl)
         if name == "MmFreePagesFromMdl":
-            freed = replace(mdl, pfns=None, source=None, source_at=event.location)
+            freed = mdl.with_source(None, None, event.location)
             self.mdls[address] = freed
             out.released.append(freed)
             return
-        freed = replace(mdl, freed_at=event.location)
+        freed = mdl.as_freed(event.location)
         del self.mdls[address]
-        self.freed_mdls[address] = freed
-        while len(self.freed_mdls) > RETIRED_MEMORY:
-            self.freed_mdls.popitem(last=False)
+        remember(self.freed_mdls, address, freed)
         out.released.append(freed)
 
     def _mdl_partial(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
@@ -166,7 +174,7 @@ class MdlDdis:
         shift = self.space.shift
         for index, pfn in enumerate(record.pfns):
             self.space.bind((record.va >> shift) + index, pfn)
-        updated = replace(mdl, va=record.va, byte_count=record.byte_count, pfns=record.pfns, next=record.next)
+        updated = mdl.as_captured(record.va, record.byte_count, record.pfns, record.next)
         self.mdls[record.address] = updated
         out.previous.append(mdl)
         out.created.append(updated)

@@ -1,6 +1,6 @@
 """Simulated physical memory and the virtual-to-physical page map.
 
-RAM is sparse: a page costs memory only once something writes it (NumPy arrays of
+RAM is sparse: a page costs memory only once something writes it (a bytearray of
 page_size bytes); unwritten memory reads as zeros. The `AddressSpace` knows which physical
 page backs each virtual page: pages a capture described (`mdl` records, common buffers)
 are bound as captured; any other virtual page gets a physical page on first use, chosen by
@@ -18,6 +18,7 @@ __all__ = ["AddressSpace", "FOUR_GIB", "LAYOUTS", "MemoryConfig", "PhysicalMemor
 FOUR_GIB = 1 << 32
 LAYOUTS = ("fragmented", "contiguous", "high")
 GIB = 1 << 30
+RANDOM_BATCH = 256  # frames the random layouts draw from the generator at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +37,16 @@ class PhysicalMemory:
         self.size = size
         self.page_size = page_size
         self.shift = page_size.bit_length() - 1
-        self._pages: dict[int, np.ndarray] = {}
+        self._pages: dict[int, bytearray] = {}
 
     @property
     def pages_touched(self) -> int:
         return len(self._pages)
 
-    def _page(self, pfn: int) -> np.ndarray:
+    def _page(self, pfn: int) -> bytearray:
         page = self._pages.get(pfn)
         if page is None:
-            page = self._pages[pfn] = np.zeros(self.page_size, dtype=np.uint8)
+            page = self._pages[pfn] = bytearray(self.page_size)
         return page
 
     def _spans(self, address: int, length: int):
@@ -61,19 +62,19 @@ class PhysicalMemory:
         out = bytearray()
         for pfn, offset, chunk in self._spans(address, length):
             page = self._pages.get(pfn)
-            out += bytes(chunk) if page is None else page[offset : offset + chunk].tobytes()
+            out += bytes(chunk) if page is None else page[offset : offset + chunk]
         return bytes(out)
 
     def write(self, address: int, data: bytes) -> None:
         view = memoryview(data)
         done = 0
         for pfn, offset, chunk in self._spans(address, len(data)):
-            self._page(pfn)[offset : offset + chunk] = np.frombuffer(view[done : done + chunk], dtype=np.uint8)
+            self._page(pfn)[offset : offset + chunk] = view[done : done + chunk]
             done += chunk
 
     def fill(self, address: int, length: int, byte: int) -> None:
         for pfn, offset, chunk in self._spans(address, length):
-            self._page(pfn)[offset : offset + chunk] = byte
+            self._page(pfn)[offset : offset + chunk] = bytes((byte,)) * chunk
 
     def discard(self, address: int, length: int) -> None:
         """Forget the pages wholly inside a range (they read as zeros again)."""
@@ -113,6 +114,11 @@ class AddressSpace:
         self._captured: set[int] = set()  # vpns whose pfn the capture fixed
         self._next_contiguous = 0x1000  # 16 MiB
         self._pages = max(memory.size >> self.shift, 1)
+        if layout == "high" and self._pages > (FOUR_GIB >> self.shift) + 1:
+            self._frames = (FOUR_GIB >> self.shift, self._pages)  # the random layouts' frames: [low, high)
+        else:
+            self._frames = (0x100, max(self._pages, 0x101))
+        self._drawn: list[int] = []  # frames drawn and not used yet, the next one last
 
     def frame_in_use(self, pfn: int) -> bool:
         """Does some virtual page use physical page `pfn`?"""
@@ -152,16 +158,22 @@ class AddressSpace:
             if self.layout == "contiguous":
                 pfn = self._next_contiguous % self._pages
                 self._next_contiguous += 1
-            elif self.layout == "high" and self._pages > (FOUR_GIB >> self.shift) + 1:
-                low = FOUR_GIB >> self.shift
-                pfn = int(self._rng.integers(low, self._pages))
             else:
-                pfn = int(self._rng.integers(0x100, max(self._pages, 0x101)))
+                pfn = self._random_frame()
             if pfn not in self._vpn_of and pfn not in self.reserved:
                 break
         self._pfn_of[vpn] = pfn
         self._vpn_of[pfn] = vpn
         return pfn
+
+    def _random_frame(self) -> int:
+        """The random layouts' next frame. numpy's generator gives the same numbers, in the same
+        order, drawn RANDOM_BATCH at a time as drawn one per call (the bit generator keeps any
+        half-used word in its state; tests/test_model.py checks it), at a fraction of the cost."""
+        if not self._drawn:
+            self._drawn = self._rng.integers(*self._frames, size=RANDOM_BATCH).tolist()
+            self._drawn.reverse()
+        return self._drawn.pop()
 
     def virtual(self, physical: int) -> int | None:
         """The virtual address that maps a physical address, if any page maps it."""

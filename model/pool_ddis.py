@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from .cpu import CpuState
@@ -17,9 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PoolDdis"]
 
-_ = OrderedDict  # noqa: F841 (kept for handlers that remember released objects)
-
 _POOL_FLAG_PAGED = 0x100  # POOL_FLAGS bit for paged pool (wdm.h)
+_FREE_FAMILY = {"StorPortFreePool": "storport", "MmFreeContiguousMemory": "contiguous"}  # the others: by prefix
 
 
 class PoolDdis:
@@ -96,9 +94,7 @@ class PoolDdis:
         name = event.name  # type: ignore[attr-defined]
         address = as_int(event.arg("P") if name.startswith("ExFree") else  # type: ignore[attr-defined]
                          event.arg("BufferPointer") if name == "StorPortFreePool" else event.arg("BaseAddress"))  # type: ignore[attr-defined]
-        family = {"StorPortFreePool": "storport", "MmFreeContiguousMemory": "contiguous"}.get(
-            name, "storport-contiguous" if name.startswith("StorPortFree") else "ex"
-        )
+        family = _FREE_FAMILY.get(name, "storport-contiguous" if name.startswith("StorPortFree") else "ex")
         out.fact("free-family", family)
         tag = as_int(event.arg("Tag"))  # type: ignore[attr-defined]
         if tag is not None:

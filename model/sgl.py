@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .adapter import Adapter
 from .events import SgElement
+from .frozen import fast_init
 from .location import SourceLocation
 from .mdl import Mdl
 from .platform import Target
@@ -21,6 +22,7 @@ from .platform import Target
 __all__ = ["Calculation", "ListBuild", "MapRegisterWindow", "Segment", "SgList", "build_list", "segments_from_capture"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Segment:
     """One device-visible run: `length` bytes at bus address `bus`, holding transfer bytes from
@@ -42,6 +44,7 @@ class Segment:
         return SgElement(self.bus, self.length)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ListBuild:
     """What building a list gives: the segments, the map registers and bytes it needs, and the
@@ -62,6 +65,7 @@ class ListBuild:
         return sum(segment.length for segment in self.segments if segment.bounced)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SgList:
     """A list a Build/Get call produced, with everything a finding needs to point back to it.
@@ -99,11 +103,24 @@ class SgList:
     def elements(self) -> tuple[SgElement, ...]:
         return self.build.elements
 
+    def as_put(self, location: SourceLocation, ddi: str) -> SgList:
+        """This list, put by `ddi` at `location` (`dataclasses.replace`, without its cost per put)."""
+        return SgList(self.ordinal, self.buffer, self.ddi, self.adapter, self.storport, self.mdl, self.current_va,
+                      self.length, self.write_to_device, self.build, self.segments, self.buffer_length, self.status,
+                      self.built_at, self.captured, self.captured_at, location, ddi)
+
+    def with_capture(self, segments: tuple[Segment, ...], captured: tuple[SgElement, ...], location: SourceLocation) -> SgList:
+        """This list as an `sgl` record at `location` gave it to the device."""
+        return SgList(self.ordinal, self.buffer, self.ddi, self.adapter, self.storport, self.mdl, self.current_va,
+                      self.length, self.write_to_device, self.build, segments, self.buffer_length, self.status,
+                      self.built_at, captured, location, self.put_at, self.put_by)
+
     @property
     def map_registers(self) -> int:
         return self.build.map_registers
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Calculation:
     """What a successful CalculateScatterGatherList reported, as captured: the list size
@@ -218,6 +235,8 @@ def build_list(
     chunks, outside = _chain_chunks(chain, current_va, length, page, pfn_of)
     segments: list[Segment] = []
     run: list[tuple[int, int, int]] = []  # the bounced chunks waiting for map registers
+    direct: list[tuple[int, int]] = []  # the physically contiguous chunks of the direct segment being extended
+    direct_offset = 0
 
     def flush_bounced() -> None:
         if not run:
@@ -229,17 +248,24 @@ def build_list(
         segments.append(Segment(bus, total, first_offset, True, tuple((p, n) for _, p, n in run)))
         run.clear()
 
+    def flush_direct() -> None:  # one Segment per run, not one per page merged into it
+        if direct:
+            segments.append(Segment(direct[0][0], sum(n for _, n in direct), direct_offset, False, tuple(direct)))
+            direct.clear()
+
     for offset, phys, n in chunks:
         if not adapter.scatter_gather or phys + n - 1 > adapter.limit:
+            flush_direct()
             run.append((offset, phys, n))
             continue
         flush_bounced()
-        last = segments[-1] if segments else None
-        if last is not None and not last.bounced and last.end == phys:
-            segments[-1] = Segment(last.bus, last.length + n, last.offset, False, last.chunks + ((phys, n),))
-        else:
-            segments.append(Segment(phys, n, offset, False, ((phys, n),)))
+        if direct and direct[-1][0] + direct[-1][1] != phys:
+            flush_direct()
+        if not direct:
+            direct_offset = offset
+        direct.append((phys, n))
     flush_bounced()
+    flush_direct()
 
     bytes_needed = target.sgl_bytes(len(segments))
     if adapter.map_registers is not None and map_registers > adapter.map_registers:
@@ -271,10 +297,13 @@ def segments_from_capture(
             differences.append(f"element {index}: address {got.address:#x} captured, {want.bus:#x} built")
     adopted: list[Segment] = []
     offset = 0
+    first = 0  # the first piece that may hold bytes at `offset` or after
     for element in captured:
-        own = _pieces_in(pieces, offset, element.length)
-        direct = bool(own) and own[0][1] == element.address and _contiguous(own)
-        adopted.append(Segment(element.address, element.length, offset, not direct, tuple((p, n) for _, p, n in own)))
+        while first < len(pieces) and pieces[first][0] + pieces[first][2] <= offset:
+            first += 1
+        own = _pieces_in(pieces, first, offset, element.length)
+        direct = bool(own) and own[0][0] == element.address and _contiguous(own)
+        adopted.append(Segment(element.address, element.length, offset, not direct, own))
         offset += element.length
     return tuple(adopted), tuple(differences)
 
@@ -286,16 +315,25 @@ def _offsets(chunks: tuple[tuple[int, int], ...]):
         done += n
 
 
-def _pieces_in(pieces: list[tuple[int, int, int]], start: int, length: int) -> list[tuple[int, int, int]]:
-    """The physical pieces of transfer bytes [start, start + length)."""
+def _pieces_in(pieces: list[tuple[int, int, int]], first: int, start: int, length: int) -> tuple[tuple[int, int], ...]:
+    """The physical pieces (address, length) of transfer bytes [start, start + length), from
+    (offset, address, length) pieces in transfer order, searching from index `first`."""
     end = start + length
     found = []
-    for offset, phys, n in pieces:
+    for index in range(first, len(pieces)):
+        offset, phys, n = pieces[index]
+        if offset >= end:
+            break
         lo, hi = max(offset, start), min(offset + n, end)
         if lo < hi:
-            found.append((lo, phys + (lo - offset), hi - lo))
-    return found
+            found.append((phys + (lo - offset), hi - lo))
+    return tuple(found)
 
 
-def _contiguous(pieces: list[tuple[int, int, int]]) -> bool:
-    return all(a[1] + a[2] == b[1] for a, b in zip(pieces, pieces[1:], strict=False))
+def _contiguous(pieces: tuple[tuple[int, int], ...]) -> bool:
+    """Does each piece start where the one before it ends?"""
+    for index in range(1, len(pieces)):
+        before = pieces[index - 1]
+        if before[0] + before[1] != pieces[index][0]:
+            return False
+    return True

@@ -9,7 +9,7 @@ from .bus import BusEntry
 from .cpu import CpuState, Frame
 from .effects import EffectsBuilder
 from .events import Callback, Event, SglRecord
-from .pool import RETIRED_MEMORY
+from .retained import remember
 from .sgl import Calculation, ListBuild, Segment, SgList, build_list, segments_from_capture
 from .status import is_success, status_name
 from .values import Symbol, Value, as_bool, as_int
@@ -51,13 +51,10 @@ class SglDdis:
         size = as_int(event.arg("ScatterGatherListSize"))  # type: ignore[attr-defined]
         if size is not None and is_success(result):  # what the system reported, for the build that follows
             adapter = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
-            key = (adapter, current_va, length)
-            self.calculations.pop(key, None)
-            self.calculations[key] = Calculation(
+            calculation = Calculation(
                 adapter, current_va, length, size, as_int(event.arg("NumberOfMapRegisters")), event.location  # type: ignore[attr-defined]
             )
-            while len(self.calculations) > RETIRED_MEMORY:
-                self.calculations.popitem(last=False)
+            remember(self.calculations, (adapter, current_va, length), calculation)
 
     def _build(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
@@ -135,10 +132,7 @@ class SglDdis:
         """A build that failed: its buffer holds no list, and a later use of it is a use of a
         failed build (kept for the most recent RETIRED_MEMORY buffers)."""
         status = result.name if isinstance(result, Symbol) else status_name(as_int(result) or 0, sgl.storport)
-        self.failed_lists.pop(sgl.buffer, None)
-        self.failed_lists[sgl.buffer] = replace(sgl, status=status)
-        while len(self.failed_lists) > RETIRED_MEMORY:
-            self.failed_lists.popitem(last=False)
+        remember(self.failed_lists, sgl.buffer, replace(sgl, status=status))
 
     def _bind_got_list(self: Machine, event: Callback, cpu: CpuState, out: EffectsBuilder) -> None:
         pointer = as_int(event.arg("ScatterGather"))
@@ -174,6 +168,11 @@ class SglDdis:
                 for phys, n in segment.chunks:
                     self.bounce_memory.write(segment.bus + done, self.ram.read(phys, n))
                     done += n
+
+    def _renew_list(self: Machine, sgl: SgList) -> None:
+        """`_unmap_list` then `_map_list` of the same direct segments, in one step per segment."""
+        for index, segment in enumerate(sgl.segments):
+            self.bus.renew(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
 
     def _unmap_list(self: Machine, sgl: SgList, copy_back: bool) -> None:
         for index, segment in enumerate(sgl.segments):
@@ -232,15 +231,11 @@ class SglDdis:
                 out.fact("list-unknown", pointer)
             return
         out.previous.append(sgl)
-        put = replace(sgl, put_at=event.location, put_by=name)
+        put = sgl.as_put(event.location, name)
         self._drop_list(sgl, put=put)
-        self.put_lists.pop(sgl.buffer, None)
-        self.put_lists[sgl.buffer] = put
-        while len(self.put_lists) > RETIRED_MEMORY:
-            self.put_lists.popitem(last=False)
-        self.put_by_ordinal[put.ordinal] = put  # a buffer reused for a new list still answers for the old one
-        while len(self.put_by_ordinal) > RETIRED_MEMORY:
-            self.put_by_ordinal.popitem(last=False)
+        remember(self.put_lists, sgl.buffer, put)
+        if self.bus.has_retired("sgl", put.ordinal):  # kept while a retired mapping can lead `owner` to it
+            self.put_by_ordinal[put.ordinal] = put
         out.released.append(put)
 
     def _sgl_record(self: Machine, record: SglRecord, out: EffectsBuilder) -> None:
@@ -269,13 +264,16 @@ class SglDdis:
         if differences:
             out.fact("sgl-differs", differences)
         out.previous.append(sgl)
-        self._unmap_list(sgl, copy_back=False)
-        updated = replace(sgl, segments=adopted, captured=record.elements, captured_at=record.location)
-        for segment in adopted:
-            if segment.bounced:
-                self.window.reserve(segment.bus, segment.length)
+        updated = sgl.with_capture(adopted, record.elements, record.location)
         self.lists[sgl.ordinal] = updated
-        self._map_list(updated)
+        if adopted == sgl.segments and not any(segment.bounced for segment in adopted):
+            self._renew_list(updated)  # the capture confirms the device's mapping: no map register, no byte moves
+        else:
+            self._unmap_list(sgl, copy_back=False)
+            for segment in adopted:
+                if segment.bounced:
+                    self.window.reserve(segment.bus, segment.length)
+            self._map_list(updated)
         out.created.append(updated)
         adapter = self.storport_adapter if sgl.storport else self.adapters.get(sgl.adapter) if sgl.adapter is not None else None
         if adapter is not None:

@@ -76,6 +76,8 @@ Value = Union[int, bool, str, Symbol, NullType, Struct, tuple]
 
 def as_int(value: Value | None) -> int | None:
     """The value as an address or size: integers and NULL; None for anything else."""
+    if type(value) is int:  # the usual case, first: handlers ask this of most arguments
+        return value
     if value is NULL:
         return 0
     if isinstance(value, int) and not isinstance(value, bool):

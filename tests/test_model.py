@@ -1,11 +1,16 @@
 """The reference model on worked examples: lists, bounce data, pool, MDLs, adapters, IRQL."""
 
+import dataclasses
+import inspect
 import textwrap
 
+import numpy as np
 import pytest
 
 from model.adapter import adapter_from_description
+from model.effects import Effects
 from model.events import SgElement
+from model.frozen import fast_init
 from model.irql import APC_LEVEL, DIRQL, DISPATCH_LEVEL, PASSIVE_LEVEL
 from model.location import SourceLocation
 from model.machine import Machine
@@ -405,6 +410,34 @@ def test_routine_run_by_a_ddi_is_known_by_its_position():
     assert machine.sgl_at(0xB000) is not None
 
 
+# --- the value classes -----------------------------------------------------------------------
+
+
+def test_fast_init_keeps_the_frozen_dataclass_contract():
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Plain:
+        a: int
+        b: str = "x"
+        c: tuple = ()
+
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Fast:
+        a: int
+        b: str = "x"
+        c: tuple = ()
+
+    assert str(inspect.signature(Fast.__init__)) == str(inspect.signature(Plain.__init__))
+    assert repr(Fast(1)) == repr(Plain(1)).replace("Plain", "Fast") and Fast(1, c=(2,)) == Fast(1, "x", (2,))
+    assert hash(Fast(1)) == hash(Fast(1)) and dataclasses.replace(Fast(1), b="y") == Fast(1, "y")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Fast(1).a = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        fast_init(dataclasses.dataclass(frozen=True)(type("Loose", (), {"__annotations__": {"a": int}})))
+    effects = Effects("record", 0)
+    assert effects.facts == () and effects.cpu == 0 and effects.irql is None
+
+
 # --- memory -------------------------------------------------------------------------------
 
 
@@ -428,6 +461,24 @@ def test_layouts_are_deterministic_and_never_share_a_frame(layout):
         assert min(first) >= 0x100000
     if layout == "contiguous":
         assert first == list(range(first[0], first[0] + len(first)))
+
+
+@pytest.mark.parametrize("layout, size, seed", [("fragmented", 16 << 30, 0), ("fragmented", 0x200 << 12, 5),
+                                                ("high", 16 << 30, 7), ("high", (1 << 32) + (0x300 << 12), 1)])
+def test_layouts_draw_the_frames_one_generator_call_each_would(layout, size, seed):
+    """Frames are drawn from numpy in batches: the same frames, in the same order, as a call per
+    page (small memories make the layout draw again and again for a free frame)."""
+    reserved = range(0x180, 0x190)
+    space = AddressSpace(PhysicalMemory(size), layout, seed, reserved=reserved)
+    pages = size >> 12
+    low, high = (1 << 20, pages) if layout == "high" else (0x100, max(pages, 0x101))
+    rng, expected = np.random.default_rng(seed), []
+    for _ in range(min(high - low - len(reserved), 600)):
+        pfn = int(rng.integers(low, high))
+        while pfn in expected or pfn in reserved:
+            pfn = int(rng.integers(low, high))
+        expected.append(pfn)
+    assert [space.pfn(vpn) for vpn in range(len(expected))] == expected
 
 
 def test_captured_frame_moves_a_page_the_layout_had_given():
