@@ -83,7 +83,7 @@ def fast_share(path: Path) -> tuple[int, int]:
             if not text.strip() or text.lstrip().startswith(("#", "@")):
                 continue
             events += 1
-            if line_parser._fast_parse(text, number) is not fastpath.FALLBACK:
+            if line_parser.fast_parse(text, number) is not fastpath.FALLBACK:
                 handled += 1
             line_parser.take_warnings()
     return handled, events

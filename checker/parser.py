@@ -116,14 +116,14 @@ class LineParser:
         if fast is None:
             fast = FAST_PATH
         self.fast = fast and fastpath.AVAILABLE
-        self._fast_parse = fastpath.FastPath(path, signatures(), self.transformer).parse if self.fast else None
+        self.fast_parse = fastpath.FastPath(path, signatures(), self.transformer).parse if self.fast else None
 
     def parse(self, text: str, line: int) -> Event | Directive | Comment | None:
         """The record on `text` (a line without its line ending), or None if it holds none.
 
         Raises TraceSyntaxError, located at the offending column, if it does not parse.
         """
-        fast = self._fast_parse
+        fast = self.fast_parse
         if fast is not None:
             record = fast(text, line)
             if record is not _FALLBACK:

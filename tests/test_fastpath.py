@@ -11,6 +11,8 @@ format page, generated records written by checker/writer.py, and random edits of
 from __future__ import annotations
 
 import dataclasses
+import io
+import itertools
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,13 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from checker import fastpath, parser
-from checker.errors import TraceSyntaxError
+from checker import fastpath, parser, reader
+from checker.errors import EmptyTraceError, InputError, NotUtf8Error, TraceSyntaxError, UnsupportedVersionError
 from checker.parser import LineParser
+from checker.reader import Diagnostic, read_stream
 from checker.writer import format_record
 from model import events as ev
+from model.location import SourceLocation
 from model.values import NULL, NullType
 
 from .helpers import ROOT, SHARED, TRACES, format_examples
@@ -30,7 +34,7 @@ from .strategies import known_ddi_calls, records
 
 FAST = LineParser("p.trace", fast=True)
 LARK = LineParser("p.trace", fast=False)
-FAST_ONLY = FAST._fast_parse
+FAST_ONLY = FAST.fast_parse
 
 
 def deep(value):
@@ -149,6 +153,10 @@ def test_the_fast_path_handles_comments_blank_lines_and_every_verb():
         "call F(A={}, B=[], C={X=1, Y=\"a, b\"}, D=[1, NULL, \"}\"]) -> {R=1}",
         "leave F -> [1, 2] ({A=1}, [X])",
         "[0]0004.01A8::11/21/2026-10:23:45.1 [] t=1.5 seq=1 irql=DISPATCH_LEVEL call IoFreeMdl(0x1)",
+        "t=1 cpu=0 irql=DISPATCH call  F(A=1)",  # more white space after the verb than one space
+        "t=1 cpu=0 irql=DISPATCH \tcall\tF(A=1)",
+        "t=1 cpu=0 irql=DISPATCH dma  read 0x1 0x2",
+        "[0]0004.01A8::11/21/2026-10:23:45.1 [p]\tirql=DISPATCH mdl\t0x1 va=0x2 offset=0 bytes=1 pfns=[1]",
     ]
     for line in lines:
         assert handled(line), line
@@ -280,7 +288,8 @@ def test_warnings_and_named_positionals_come_out_the_same():
 
 def test_the_same_rest_of_a_line_with_another_time_stamp():
     rest = " cpu=1 irql=DISPATCH call KeAcquireSpinLock(SpinLock=0x1, OldIrql=>PASSIVE_LEVEL)"
-    for t in ["1.5", "2", "0003.25", "1.", ".5", "1e5", "1_0", "-1", "١", "1 ", "", "1.5\t"]:
+    times = ["1.5", "2", "0003.25", "1.", ".5", "1e5", "1_0", "-1", "١", "1 ", "", "1.5\t", "9.75", "98765.4321"]
+    for t in [*times, "0.000001", "123456789012345678901234567890.5", "4.99999999999999999999", "7" * 400]:
         assert_same("t=" + t + rest)
     assert handled("t=9.75" + rest) and not handled("t=1e5" + rest)
 
@@ -302,7 +311,7 @@ def test_the_same_tracefmt_line_with_another_time_stamp():
 def test_the_switch_turns_the_fast_path_off():
     assert fastpath.AVAILABLE, "a record class changed shape: update fastpath._SHAPES"
     assert LineParser("x").fast and not LineParser("x", fast=False).fast
-    assert LineParser("x", fast=False)._fast_parse is None
+    assert LineParser("x", fast=False).fast_parse is None
     saved = parser.FAST_PATH
     try:
         parser.FAST_PATH = False
@@ -407,3 +416,349 @@ def test_the_benchmark_mix_module_still_builds(tmp_path: Path):
     body = path.read_text().splitlines()[2:]
     assert len(body) == lines
     assert sum(handled(line) for line in body) >= 0.95 * lines
+
+
+# --- the caches of line parts: a line cut in prefix, time and body, each part met again ----------
+
+# Context fields before the verb as the writer puts them, the tracefmt prefix, and shapes around
+# them that must not be taken for them.
+_PREFIXES = [
+    "t=1.5 cpu=0 irql=DISPATCH ",
+    "t=2 cpu=0 irql=DISPATCH ",
+    "t=3.25 cpu=1 tid=0x2154 irql=PASSIVE ",
+    "t=4 seq=7 cpu=1 tid=0x2154 irql=DIRQL ",
+    "t=5 seq=0x8 irql=2 ",
+    "t=6 irql=31 ",
+    "t=7 cpu=010 irql=DISPATCH ",  # a decimal with a leading zero: 10, as Lark reads it
+    "t=8 cpu=0 irql=32 ",  # an IRQL the format forbids
+    "t=9 irql=DISPATCH cpu=0 ",  # fields out of the writer's order
+    "t=10 cpu=0 irql=DISPATCH cpu=1 ",
+    "t=11 cpu=0 irql=DISPATCH  ",  # two spaces before the verb
+    "t=12 cpu=0\tirql=DISPATCH ",
+    "t=13 cpu=0 irql=DISPATCH_LEVELX ",
+    "t=14 cpu=0 ",  # no irql: the regexes alone
+    "t=1e3 cpu=0 irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.123479 [nvmemini] irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.123480 [nvmemini] irql=DISPATCH ",
+    "[1]0004.0000::11/21/2026-10:23:45.1 [nvmemini] irql=DISPATCH ",
+    "[0]0004.0001::11/21/2026-10:23:45.2 [nvmemini] irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.3 [fbx32] irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.4 [nvmemini] irql=PASSIVE ",
+    "[0]0004.0000::11/21/2026-10:23:45.5 [nvmemini] t=2.5 seq=3 irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.6 [] irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.7 [a b] irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45.8 [p] cpu=0 irql=DISPATCH ",  # repeats the prefix: Lark compares
+    "[0]0004.0000 [nvmemini]::11/21/2026-10:23:45.9 irql=DISPATCH ",  # the same text around the stamp, cut elsewhere
+    "[0]0004.0000::11/21/2026-10:23:45.1x [nvmemini] irql=DISPATCH ",
+    "[0]0004.0000::11/21/2026-10:23:45 [nvmemini] irql=DISPATCH ",
+    "[0]0004.0000::1/2/2026-1:23:45.0 [nvmemini]  irql=DISPATCH ",
+    " t=1 cpu=0 irql=DISPATCH ",
+    "",
+]
+
+# Bodies (from the verb on) with their near misses: the same `Name(args)` with other tails, the
+# same arguments in other calls, strings that hold the separators, lists cut at ", ".
+_BODIES = [
+    "call F(A=1) -> 1",
+    "call F(A=1) -> 2",
+    "call F(A=1) -> X",
+    "call F(A=1) -> {R=1, S=[1, 2]}",
+    "call F(A=1)",
+    "call F(A=1)   # a comment",
+    "call F(A=1) -> 1 # a comment",
+    "call F(A=1) -> ",
+    "call F(A=1) ->1",
+    "call F(A=1) => 1",
+    "call F(A=1) -> 1 2",
+    "call F(A=1)x",
+    "enter F(A=1)",
+    "enter F(A=1) -> 1",
+    "callback F(A=1)",
+    "callback F(A=1) # c",
+    "call F(A=1, B=2)",
+    "call F(A=1, A=2)",
+    "call F(A=1, B=2, A=3)",
+    "call F(A=1,B=2)",
+    "call F(A=1,  B=2)",
+    "call F(A=1 , B=2)",
+    "call F(A=1, 2)",
+    "call F(1, A=1)",
+    'call F(A="x, y", B=2)',
+    'call F(A="x)", B=2) -> 1',
+    'call F(A="(", B=2)',
+    'call F(A="x\\"y", B=2)',
+    "call F(A=(1))",
+    "call F(A=1))",
+    "call F((A=1)",
+    "call F(A=[1, 2], B={X=1, Y=2})",
+    "call F(A={X=1, X=2})",
+    "call ExFreePoolWithTag(P=0x1, Tag=0x2)",
+    "call ExFreePoolWithTag(P=0x1, Tag=0x2, Extra=3)",
+    "call ExFreePoolWithTag(0x1, 0x2)",
+    "call ExFreePoolWithTag(0x1, 0x2, 0x3)",
+    "call ExFreePoolWithTag(0x1, P=0x1)",
+    "call ExFreePoolWithTag(Tag=0x2, P=0x1)",
+    "call IoFreeMdl(Mdl=0x1, Bogus=2)",
+    "call F (A=1)",
+    "call  F(A=1)",
+    "call\tF(A=1)",
+    "call F(A=1)\r",
+    "call F(A=1)\n",
+    "calls F(A=1)",
+    "call",
+    "call ",
+    "callF(A=1)",
+    "leave F -> 1 (A=>2)",
+    "leave F",
+    "done F",
+    "done F # c",
+    "done1",
+    "done",
+    "mem read 0x10 16",
+    "mem read 0x10 16 # c",
+    "mem write 0x10 0x20",
+    "mem read 0x10 16 fill=1",
+    "mem read 0x10 010",
+    "mem read 010 16",
+    "mem read 0x1g 16",
+    "mem read ١ 16",
+    "mem read  0x10 16",
+    "mem read 0x10  16",
+    "mem read\t0x10 16",
+    "mem reads 0x10 16",
+    "mem read 0x10",
+    "mem read 0x10 ",
+    "dma write 0x10 0x20 fill=0xab",
+    "dma write 0x10 0x20 fill=0x100",
+    "dma write 0x10 0x20 fill=010",
+    "dma write 0x10 0x20 data=0a0B",
+    "dma write 0x10 0x20 data=0x0a0B    # CQ[1]",
+    "dma write 0x10 0x20 data=abc",
+    "dma write 0x10 0x20 data=",
+    "dma write 0x10 0x20 fill=1 data=00",
+    "dma read 0x10 0x20",
+    "dma read 0x10 0x20 # c",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1, 0x2, 0x3]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1, 0x2, 0x3] next=0x4",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1, 0x2, 0x3] next=0x4 # c",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1,0x2, 0x3]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1,\t0x2]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[ ]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1, ]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1, 0x1g]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[010, 0x2]",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1] next=0x1g",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1] nextx=0x1",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1] next=",
+    "mdl 0x1 va=0x2 offset=0 bytes=0x3000 pfns=[0x1]x",
+    "mdl ١ va=0x2 offset=0 bytes=0x3000 pfns=[0x1]",
+    "mdl 0x1 va=0x2  offset=0 bytes=0x3000 pfns=[0x1]",
+    "sgl 0x1 [0x1000:0x200, 0x2000:0x10]",
+    "sgl 0x1 [0x1000:0x200, 0x2000:0x10] # c",
+    "sgl 0x1 []",
+    "sgl 0x1 [0x1000:0x200,0x2000:0x10]",
+    "sgl 0x1 [0x1000:0x200, 0x2000]",
+    "sgl 0x1 [0x1000:0x200:0x3]",
+    "sgl 0x1 [0x1000 :0x200]",
+    "sgl 0x1 [010:0x200]",
+    "sgl 0x1 [0x1000:0x200]x",
+    "sgl 0x1g [0x1000:0x200]",
+]
+
+
+def test_lines_cut_in_parts_parse_the_same_both_ways():
+    # every prefix with every body, twice: the second time every part is in its cache, met
+    # again with the other parts; a fresh parser first, so no earlier test filled the caches
+    fast = LineParser("p.trace", fast=True)
+    for _ in range(2):
+        for number, (prefix, body) in enumerate(itertools.product(_PREFIXES, _BODIES), start=1):
+            text = prefix + body
+            assert outcome(fast, text, number) == outcome(LARK, text, number), text
+
+
+def test_the_common_shapes_are_read_from_the_caches():
+    fast = LineParser("p.trace", fast=True)
+    first = "t=1.5 cpu=0 irql=DISPATCH call ExFreePoolWithTag(P=0x1, Tag=0x2) -> 1"
+    again = "t=2.5 cpu=0 irql=DISPATCH call ExFreePoolWithTag(P=0x1, Tag=0x2) -> 1"
+    stamped = "[0]0004.0000::11/21/2026-10:23:45.1 [nvmemini] irql=DISPATCH dma read 0x10 0x20"
+    stamped_again = "[0]0004.0000::11/21/2026-10:23:45.2 [nvmemini] irql=DISPATCH dma read 0x10 0x20"
+    for text in (first, stamped):
+        fast.parse(text, 1)
+    path = fast.fast_parse.__self__
+    saved = path._parse
+    path._parse = None  # a line whose parts are all known needs no regex of the general path
+    try:
+        assert path.parse(again, 2).context.t == 2.5
+        assert path.parse(stamped_again, 3).context.timestamp == "11/21/2026-10:23:45.2"
+    finally:
+        path._parse = saved
+    # the same fields after other tracefmt ids: another CPU, process and thread
+    other = "[3]0005.0007::11/21/2026-10:23:45.3 [nvmemini] irql=DISPATCH dma read 0x10 0x20"
+    assert outcome(fast, other, 4) == outcome(LARK, other, 4)
+
+
+_PREFIX_PARTS = st.sampled_from(_PREFIXES)
+_BODY_PARTS = st.one_of(st.sampled_from(_BODIES), st.sampled_from(_SHIPPED).map(lambda line: line.lstrip()))
+
+
+@DIFFERENTIAL
+@given(st.lists(st.tuples(_PREFIX_PARTS, edited(_BODY_PARTS)), min_size=2, max_size=8))
+def test_runs_of_lines_sharing_parts_parse_the_same_both_ways(pairs):
+    # one parser for the run: each line meets the parts earlier lines left in the caches
+    fast = LineParser("p.trace", fast=True)
+    for number, (prefix, body) in enumerate(pairs * 2, start=1):
+        text = prefix + body
+        assert outcome(fast, text, number) == outcome(LARK, text, number), text
+
+
+def test_the_caches_stay_bounded():
+    fast = LineParser("p.trace", fast=True)
+    path = fast.fast_parse.__self__
+    for number in range(3 * fastpath._CACHE_LIMIT):
+        text = f"[0]0004.{number:04X}::11/21/2026-10:23:45.1 [p{number}] irql=DISPATCH mem read 0x{number:x} 0x{number:x}"
+        assert fast.parse(text, number).address == number
+    caches = [value for value in vars(path).values() if isinstance(value, dict)]
+    assert caches and all(len(cache) <= fastpath._CACHE_LIMIT for cache in caches)
+
+
+# --- the reader: blocks of lines give what reading line by line gives ------------------------
+
+
+def _reference_read(data: bytes, path: str) -> list:
+    """dmalint's reader as it was, line by line: the oracle for the block reader."""
+    line_parser = LineParser(path)
+    items: list = []
+    warned: set[str] = set()
+    events = errors = offset = 0
+    for number, raw in enumerate(io.BytesIO(data), start=1):
+        line_offset = offset
+        offset += len(raw)
+        if number == 1:
+            if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise NotUtf8Error("the trace is UTF-16 text", SourceLocation(path, 1, 1, 2), 0)
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+                line_offset += 3
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            column = len(raw[: error.start].decode("utf-8", "replace")) + 1
+            location = SourceLocation(path, number, column, column + 1)
+            raise NotUtf8Error(f"byte 0x{raw[error.start]:02x}", location, line_offset + error.start) from None
+        if not text or text.isspace():
+            continue
+        try:
+            record = line_parser.parse(text, number)
+        except TraceSyntaxError as error:
+            errors += 1
+            items.append(error)
+            continue
+        for column, message in line_parser.take_warnings():
+            if message not in warned:
+                warned.add(message)
+                items.append(Diagnostic(SourceLocation(path, number, column, column + 1), message))
+        if record is None:
+            continue
+        if isinstance(record, ev.Event):
+            events += 1
+        elif isinstance(record, ev.VersionDirective) and record.version != 1:
+            raise UnsupportedVersionError("version", record.location)
+        elif isinstance(record, ev.UnknownDirective) and record.directive not in warned:
+            warned.add(record.directive)
+            items.append(Diagnostic(record.location, f"unknown directive @{record.directive}"))
+        items.append(record)
+    if events == 0 and errors == 0:
+        raise EmptyTraceError("no events", SourceLocation(path, 0))
+    return items
+
+
+def _items(read, data: bytes) -> tuple:
+    """What a reader gives for `data`, comparable: items as `deep` values, and how it ended."""
+    items: list = []
+    try:
+        for item in read(data):
+            items.append(item)
+    except InputError as error:
+        end = (type(error).__name__, dataclasses.astuple(error.location), getattr(error, "offset", None))
+    else:
+        end = ("done",)
+    kept = []
+    for item in items:
+        if isinstance(item, TraceSyntaxError):
+            kept.append(("error", item.message, dataclasses.astuple(item.location), item.expected))
+        elif isinstance(item, Diagnostic):
+            kept.append(("diagnostic", dataclasses.astuple(item.location), item.message.split(":")[0]))
+        else:
+            kept.append(deep(item))
+    return tuple(kept), end
+
+
+def _block_read(data: bytes) -> list:
+    return list(read_stream(io.BytesIO(data), "p.trace"))
+
+
+def _line_read(data: bytes) -> list:
+    return _reference_read(data, "p.trace")
+
+
+_LINE_PIECES = [
+    b"t=1 cpu=0 irql=DISPATCH call ExFreePoolWithTag(P=0x1, Tag=0x2)",
+    b"t=2 cpu=0 irql=DISPATCH call IoFreeMdl(Mdl=0x1, Bogus=2)",
+    b"[0]0004.0000::11/21/2026-10:23:45.1 [p] irql=DISPATCH mem read 0x10 0x20",
+    b"@dmatrace 1",
+    b"@dmatrace 2",
+    b"@unknown x=1",
+    b"# a comment",
+    b"",
+    b"   ",
+    b"\x0c",
+    b"call F(A=1,)",
+    b"call F(A=\"caf\xc3\xa9\")",
+    b"call F(A=\"caf\xe9\")",
+    b"call F(A=1)\r",
+    b"x" * 300,
+]
+
+
+@st.composite
+def _trace_bytes(draw) -> bytes:
+    lines = draw(st.lists(st.sampled_from(_LINE_PIECES), max_size=12))
+    endings = draw(st.lists(st.sampled_from([b"\n", b"\r\n", b"\r\r\n"]), min_size=len(lines), max_size=len(lines)))
+    data = b"".join(line + ending for line, ending in zip(lines, endings, strict=True))
+    if draw(st.booleans()):
+        data = data.rstrip(b"\n")  # no final line ending
+    start = draw(st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xef\xbb"]))
+    return start + data
+
+
+@DIFFERENTIAL
+@given(_trace_bytes(), st.sampled_from([1, 2, 7, 64, 1 << 16]))
+@example(b"t=1 call F()\n" * 3, 5)
+@example(b"\xef\xbb\xbft=1 call F()\nt=1 call F(A=\"\xe9\")\n", 4)
+@example(b"t=1 call F()\r\n\r\nt=2 call G()\r", 3)
+def test_the_block_reader_reads_as_line_by_line(data, block_size):
+    saved = reader._BLOCK_SIZE
+    reader._BLOCK_SIZE = block_size  # blocks that cut lines, characters, CRLFs anywhere
+    try:
+        assert _items(_block_read, data) == _items(_line_read, data)
+    finally:
+        reader._BLOCK_SIZE = saved
+
+
+def test_the_block_reader_reads_a_line_longer_than_a_block():
+    data = b"t=1 call F(A=\"" + b"x" * (3 << 16) + b"\")\nt=2 call G()"
+    assert _items(_block_read, data) == _items(_line_read, data)
+
+
+def test_the_block_reader_reads_as_line_by_line_with_the_fast_path_off():
+    data = b"".join(line + b"\r\n" for line in _LINE_PIECES if b"\xe9\"" not in line and not line.startswith(b"@dmatrace 2"))
+    saved = parser.FAST_PATH
+    parser.FAST_PATH = False
+    try:
+        assert _items(_block_read, data) == _items(_line_read, data)
+        assert LineParser("p.trace").fast is False
+    finally:
+        parser.FAST_PATH = saved
