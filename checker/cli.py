@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import __version__
 from .baseline import Baseline
@@ -209,10 +209,13 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         timeline=any(fmt == "html" for fmt, _ in outputs),
     )
     listener = _Listener(sys.stderr, quiet=args.quiet)
-    streamed = outputs[0] if len(outputs) == 1 and outputs[0][0] == "jsonl" and not args.write_baseline else None
+    streamed = outputs[0] if len(outputs) == 1 and outputs[0][0] in _STREAMING and not args.write_baseline else None
     if streamed is not None:  # the findings go out as they are found, and are not kept
-        return _check_streaming(streamed[1], sources, rulebook, options, listener, args, config, fail_on)
-    result = check_sources(sources, rulebook, options, listener, jobs=args.jobs, load_rules=_rule_loader(args, config))
+        context = _report_context(args, argv, rulebook, streamed[1], 0, fail_on, baseline_path, selection.codes)
+        result = _check_streaming(streamed, context, sources, rulebook, options, listener, args, config)
+        outputs = []  # written
+    else:
+        result = check_sources(sources, rulebook, options, listener, jobs=args.jobs, load_rules=_rule_loader(args, config))
 
     status = _exit_status(result, fail_on)
     if args.write_baseline:
@@ -225,23 +228,41 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"dmalint: pruned {len(stale)} stale entr{'y' if len(stale) == 1 else 'ies'} from {baseline_path}; "
               f"{kept} remain", file=sys.stderr)
     for fmt, path in outputs:
-        color = path is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-        context = ReportContext(rulebook, argv=tuple(argv), exit_code=status, fail_on=_threshold(fail_on),
-                                root=os.getcwd(), color=color, quiet=args.quiet,
-                                baseline=str(baseline_path) if baseline_path is not None else None,
-                                selection=selection.codes)
+        context = _report_context(args, argv, rulebook, path, status, fail_on, baseline_path, selection.codes)
         buffer = io.StringIO()
         FORMATS[fmt](result, buffer, context)
         _write(buffer.getvalue(), path)
     return status
 
 
-def _check_streaming(output: Path | None, sources: list, rulebook: Rulebook, options: RunOptions, listener: _Listener,
-                     args: argparse.Namespace, config: Config, fail_on: str) -> int:
-    """`--format jsonl` alone: each finding is written as it is found (to a file, through a
-    temporary file renamed at the end, so a failed run leaves no half report)."""
+def _report_context(args: argparse.Namespace, argv: list[str], rulebook: Rulebook, path: Path | None, status: int,
+                    fail_on: str, baseline_path: Path | None, codes: frozenset[str] | None) -> ReportContext:
+    color = path is None and not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return ReportContext(rulebook, argv=tuple(argv), exit_code=status, fail_on=_threshold(fail_on),
+                         root=os.getcwd(), color=color, quiet=args.quiet,
+                         baseline=str(baseline_path) if baseline_path is not None else None, selection=codes)
+
+
+# The reports that can be written as the run goes (`finding` for each, then `finish`): when one
+# of them is the only report, findings are handed to it when found and not kept.
+_STREAMING = ("text", "jsonl")
+
+
+def _streaming_report(fmt: str, stream: TextIO, context: ReportContext) -> Any:
+    if fmt == "text":
+        from .reporters.text import TextReport
+
+        return TextReport(stream, context)
     from .reporters.jsonl import JsonLines
 
+    return JsonLines(stream)
+
+
+def _check_streaming(report: tuple[str, Path | None], context: ReportContext, sources: list, rulebook: Rulebook,
+                     options: RunOptions, listener: _Listener, args: argparse.Namespace, config: Config) -> RunResult:
+    """A text or `jsonl` report alone: each finding is written as it is found (to a file,
+    through a temporary file renamed at the end, so a failed run leaves no half report)."""
+    fmt, output = report
     if output is None:
         stream, temporary = sys.stdout, None
     else:
@@ -251,10 +272,10 @@ def _check_streaming(output: Path | None, sources: list, rulebook: Rulebook, opt
             raise UsageError(f"cannot write the report to {output}: {error.strerror}") from None
         stream = os.fdopen(handle, "w", encoding="utf-8")
     try:
-        lines = JsonLines(stream)
-        options = replace(options, sink=lines.finding)
+        writer = _streaming_report(fmt, stream, context)
+        options = replace(options, sink=writer.finding)
         result = check_sources(sources, rulebook, options, listener, jobs=args.jobs, load_rules=_rule_loader(args, config))
-        lines.finish(result)
+        writer.finish(result)
         if temporary is not None:
             stream.close()
             os.replace(temporary, output)  # type: ignore[arg-type]
@@ -265,7 +286,7 @@ def _check_streaming(output: Path | None, sources: list, rulebook: Rulebook, opt
         if temporary is not None:
             stream.close()
             os.unlink(temporary)
-    return _exit_status(result, fail_on)
+    return result
 
 
 def _rule_loader(args: argparse.Namespace, config: Config) -> Callable[[], Rulebook]:

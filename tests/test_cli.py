@@ -60,12 +60,13 @@ def test_typo_reports_caret_and_trace001_and_exits_1(capsys, tree):
     assert "Traceback" not in out + err
 
 
-def test_findings_are_sorted_by_path_then_line(capsys, tree):
+def test_findings_come_trace_by_trace_in_the_order_given_then_by_line(capsys, tree):
     b = tree("b.trace", TYPO)
     a = tree("a.trace", TYPO)
     status, out, _ = run(capsys, "check", "-q", str(b), str(a))
     lines = out.splitlines()
-    assert [line.split(":")[0] for line in lines] == [str(a), str(a), str(b), str(b)]
+    assert [line.split(":")[0] for line in lines] == [str(b), str(b), str(a), str(a)]
+    assert [int(line.split(":")[1]) for line in lines] == [3, 4, 3, 4]
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,8 @@ def test_a_suppression_by_name_or_family_works_and_one_that_hides_nothing_is_rep
     assert "TRACE006 [warning] suppression ignore[POOL001] hides nothing: no POOL001 finding on line 6: remove it" in out
 
 
-def test_baseline_round_trip_survives_inserted_lines_and_lists_what_is_gone(capsys, workdir):
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "json"])  # text and jsonl alone stream; pruning still follows
+def test_baseline_round_trip_survives_inserted_lines_and_lists_what_is_gone(capsys, workdir, fmt):
     trace = write(workdir / "t.trace", DOUBLE_FREE.format(comment="") + LEAK)
     baseline = workdir / "baseline.json"
     status, _, err = run(capsys, "check", "--write-baseline", baseline, trace)
@@ -89,8 +90,8 @@ def test_baseline_round_trip_survives_inserted_lines_and_lists_what_is_gone(caps
     assert status == 1 and "POOL002" in out and "POOL001 [error]" not in out
     assert "1 entry no longer occur" in out and "POOL001 ExFreePoolWithTag frees block 0x6000 twice" in out
 
-    status, _, err = run(capsys, "check", "--baseline", baseline, "--prune-baseline", trace)
-    assert "pruned 1 stale entry" in err
+    status, out, err = run(capsys, "check", "--format", fmt, "--baseline", baseline, "--prune-baseline", trace)
+    assert "pruned 1 stale entry" in err and status == 1 and "POOL002" in out
     assert [row["code"] for row in json.loads(baseline.read_text())["findings"]] == ["POOL005"]
 
 
@@ -188,3 +189,30 @@ def test_a_streamed_run_keeps_no_finding_only_counts(workdir):
     assert result.files[0].findings == [] and len(seen) == result.files[0].total == 2000
     assert [f.location.line for f in seen] == sorted(f.location.line for f in seen)
     assert result.count(seen[0].severity) == 2000
+
+
+def test_the_text_report_alone_streams_and_reads_as_when_written_at_the_end(capsys, workdir, monkeypatch):
+    from checker.reporters.text import TextReport
+
+    (workdir / "a.trace").write_text("@dmatrace 1\n" + LEAK + DOUBLE_FREE.format(comment="") + DOUBLE_FREE.replace("0x6000", "0x7000").format(
+        comment="# dmalint: ignore[POOL001] known\n"))
+    (workdir / "b.trace").write_text("@dmatrace 1\ncpu=0 irql=PASSIVE cal X()\n")
+    (workdir / "c.trace").write_bytes(b"@dmatrace 1\ncpu=0 irql=PASSIVE call X(A=\"\xe9\")\n")  # not UTF-8: not checked
+    kept = []
+    finish = TextReport.finish
+    monkeypatch.setattr(TextReport, "finish", lambda self, result: (kept.append(sum(len(f.findings) for f in result.files)),
+                                                                     finish(self, result)))
+    status, streamed, _ = run(capsys, "check", ".", "--no-color")
+    assert kept == [0]  # written as found, not kept
+    status_jobs, streamed_jobs, _ = run(capsys, "check", ".", "--no-color", "--jobs", "2")
+    assert kept == [0, 0]
+    status_end, at_the_end, _ = run(capsys, "check", ".", "--no-color", "--output-format", f"json:{workdir / 'r.json'}")
+    assert kept[2] > 0  # another report wanted the findings: kept, then written
+    assert status == status_jobs == status_end == 2  # c.trace could not be checked
+    assert streamed == streamed_jobs == at_the_end
+    lines = streamed.splitlines()
+    codes = [line.split()[1] for line in lines if line.startswith(("a.trace", "b.trace")) and ": note:" not in line]
+    assert codes == ["POOL001", "POOL005", "TRACE001"]  # by trace, then as found: the leak at the end of a.trace
+    assert "c.trace: not checked" in streamed and lines[-1].startswith("2 files checked")
+    run(capsys, "check", ".", "--no-color", "--output", workdir / "report.txt")
+    assert (workdir / "report.txt").read_text(encoding="utf-8") == streamed
