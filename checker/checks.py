@@ -157,7 +157,7 @@ class Check:
         self.identity = [_compile(text, [*base, "identity", index]) for index, text in enumerate(spec.get("identity") or ())]
         self.once = _compile(spec["once"], [*base, "once"]) if "once" in spec else None
         self.replaced_by = tuple(spec.get("replaced_by") or ())
-        self.requires: frozenset[str] | None = None  # facts of which an event needs one to match
+        self.requires: frozenset[str] | None = None  # what an event needs one of to match (`required_facts`)
 
     def _match(self, scope: Scope, implicit: Mapping[str, Any] | None = None) -> Match:
         values = dict(implicit or {})
@@ -189,9 +189,10 @@ class EventCheck(Check):
 
     @staticmethod
     def _requirement(spec: Mapping[str, Any]) -> frozenset[str] | None:
-        """Facts of which the event must carry one for this check to find anything (None:
-        no such requirement): what `for` iterates over must exist, `where` must hold."""
-        needs = required_facts(str(spec["for"]), truthy=False) if "for" in spec else None
+        """What the event must have, one of, for this check to find anything (None: no such
+        requirement; see `required_facts`): what `for` iterates over must hold an item,
+        `where` must hold."""
+        needs = required_facts(str(spec["for"]), items=True) if "for" in spec else None
         if needs is None and "where" in spec:
             needs = required_facts(str(spec["where"]))
         return needs

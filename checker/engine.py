@@ -29,14 +29,15 @@ RECENT_EVENTS = 65_536  # at least this many of the last events: a finding's rel
 
 
 Entry = tuple[Rule, Check]
-Step = tuple[str, "frozenset[str] | None", Callable[[Scope], "Match | None"], Rule, Check]
+Needs = tuple[frozenset[str], frozenset[str], tuple[str, ...]]  # facts, arguments, lists of effects
+Step = tuple[str, "Needs | None", Callable[[Scope], "Match | None"], Rule, Check]
 
 
 class Dispatch:
     """The checks of a rulebook (or a selection of it), sorted for lookup by (verb, DDI).
 
-    With `guards` (the default), a check that needs one of some facts (`Check.requires`)
-    runs only on events that carry one; off, every check runs on every event of its verbs
+    With `guards` (the default), a check that needs one of some facts, arguments or
+    non-empty lists of effects (`Check.requires`) runs only on events that have one; off, every check runs on every event of its verbs
     and DDIs (the tests compare both)."""
 
     guards = True
@@ -71,7 +72,7 @@ class Dispatch:
         key = (verb, name)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = tuple((rule.code, check.requires, check.run, rule, check)  # type: ignore[attr-defined]
+            plan = self._plans[key] = tuple((rule.code, _needs(check.requires), check.run, rule, check)  # type: ignore[attr-defined]
                                             for rule, check in self.checks_for(verb, name))
         return plan
 
@@ -88,6 +89,33 @@ class Dispatch:
 
     def rules_for(self, verb: str, name: str | None) -> tuple[Rule, ...]:
         return tuple({rule.code: rule for rule, _ in self.checks_for(verb, name)}.values())
+
+
+def _needs(requires: frozenset[str] | None) -> Needs | None:
+    """A check's requirement (`required_facts`) as the engine tests it: (fact keys, argument
+    names, names of the effects' lists)."""
+    if requires is None:
+        return None
+    facts = frozenset(need for need in requires if ":" not in need)
+    arguments = frozenset(need[4:] for need in requires if need.startswith("arg:"))
+    lists = tuple(sorted(need[5:] for need in requires if need.startswith("list:")))
+    if len(facts) + len(arguments) + len(lists) != len(requires):
+        raise ValueError(f"a requirement the engine cannot test: {sorted(requires)}")
+    return facts, arguments, lists
+
+
+def _has_one_of(arguments: frozenset[str], lists: tuple[str, ...], record: Event, effects: Effects) -> bool:
+    """Has the event one of these arguments, or one of these lists of its effects non-empty?"""
+    if arguments:
+        if record.verb == "leave":
+            return True  # `arg.X` at a leave may be its enter's argument: no telling here
+        for argument in getattr(record, "arguments", ()):
+            if argument.name in arguments:
+                return True
+    for name in lists:
+        if getattr(effects, name):
+            return True
+    return False
 
 
 class FileCheck:
@@ -133,14 +161,14 @@ class FileCheck:
         facts = effects.facts
         guards = self.dispatch.guards
         for code, requires, run, rule, check in plan:
-            if requires is not None and guards:  # the event must carry a fact the check needs
-                if not facts:
-                    continue
+            if requires is not None and guards:  # the event must have one of what the check needs
+                needed_facts, needed_arguments, needed_lists = requires
                 for name, _ in facts:
-                    if name in requires:
+                    if name in needed_facts:
                         break
                 else:
-                    continue
+                    if not _has_one_of(needed_arguments, needed_lists, record, effects):
+                        continue
             if found is not None and code in found:
                 continue  # one finding per rule per event
             if scope is None:

@@ -487,23 +487,41 @@ _SIZED = frozenset({int, str, tuple, list})
 _HELPERS["_truth"] = truth
 
 
-def required_facts(text: str, truthy: bool = True) -> frozenset[str] | None:
-    """Facts (model keys, `pool-block`) of which the model must report one for the
-    expression to be true (`truthy`) or, with `truthy=False`, to be anything but none; None
-    when the expression has no such requirement (or this analysis cannot see it).
+def required_facts(text: str, truthy: bool = True, items: bool = False) -> frozenset[str] | None:
+    """What an event must have, one of, for the expression to be true (`truthy`), or with
+    `truthy=False` to be anything but none, or with `items=True` to hold an item (a `for`);
+    None when the expression has no such requirement (or this analysis cannot see it).
 
-    The engine skips a check whose requirement the event's facts do not meet: a fact not
-    reported is none, every path through none is none, and every comparison with none false."""
+    The requirements: a fact the model reports (its key, `pool-block`); an argument of the
+    event (`arg:PoolType`); a non-empty list of the event's effects (`list:released`). The
+    engine skips a check whose requirement the event does not meet: a fact or argument not
+    there is none, so is an index past a list's end; every path through none is none, so is
+    arithmetic with none; every comparison with none, and `in` with none, is false."""
     tree = _tree(text)
+    if items and isinstance(tree, Tree) and tree.data == "name" and str(tree.children[0]) in _EFFECT_LISTS:
+        return frozenset({f"list:{tree.children[0]}"})  # iterating an empty list finds nothing
     return _truthy_needs(tree) if truthy else _value_needs(tree)
 
 
+_EFFECT_LISTS = ("created", "released", "previous", "accesses")
+
+
 def _value_needs(tree: Any) -> frozenset[str] | None:
-    """Facts one of which must be reported for `tree`'s value not to be none."""
+    """What must be there, one of, for `tree`'s value not to be none."""
+    if isinstance(tree, Tree) and tree.data == "arith":
+        return _value_needs(tree.children[0]) or _value_needs(tree.children[2])
+    if isinstance(tree, Tree) and tree.data == "negate":
+        return _value_needs(tree.children[0])
     while isinstance(tree, Tree) and tree.data in ("attribute", "index"):
         target = tree.children[0]
-        if tree.data == "attribute" and isinstance(target, Tree) and target.data == "name" and str(target.children[0]) == "fact":
-            return frozenset({_fact_key(str(tree.children[1]))})
+        if isinstance(target, Tree) and target.data == "name":
+            root = str(target.children[0])
+            if tree.data == "attribute" and root == "fact":
+                return frozenset({_fact_key(str(tree.children[1]))})
+            if tree.data == "attribute" and root == "arg":
+                return frozenset({f"arg:{tree.children[1]}"})
+            if tree.data == "index" and root in _EFFECT_LISTS:
+                return frozenset({f"list:{root}"})  # an index past the end is none
         tree = target
     return None
 

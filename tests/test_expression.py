@@ -141,22 +141,50 @@ def test_a_leave_sees_the_arguments_of_its_enter():
         ("1 in fact.a", {"a"}),
         ("fact.a in [1, 2]", {"a"}),
         ("known(fact.a) and arg.X", {"a"}),
-        ("arg.X and fact.a", {"a"}),
+        ("arg.X and fact.a", {"arg:X"}),  # the first operand that needs something
         ("fact.a or fact.b.c", {"a", "b"}),
         ("fact.a if arg.X else fact.b", {"a", "b"}),
-        ("fact.a or arg.X", None),
+        ("fact.a or arg.X", {"a", "arg:X"}),
         ("not fact.a", None),
         ("1 not in fact.a", None),
         ("known(fact.a) or known(freed_block(arg.P))", None),
         ("hex(fact.a)", None),  # a function may answer something for none
-        ("arg.X == 1", None),
+        ("arg.X == 1", {"arg:X"}),
+        ("arg.X & 1 == 1", {"arg:X"}),  # arithmetic with none is none
+        ("1 + -arg.X > 0", {"arg:X"}),
+        ("'F' in arg.X or arg.Y in [1, 2]", {"arg:X", "arg:Y"}),
+        ("released.0.paged or fact.a", {"list:released", "a"}),  # an index past the end is none
+        ("created.1", {"list:created"}),
+        ("released", None),  # a list itself is never none
+        ("released.0 or arg.X & 1 or not arg.Y", None),
+        ("event.verb == 'call' and arg.X", {"arg:X"}),
     ],
 )
 def test_required_facts_are_what_a_true_condition_cannot_do_without(text, expected):
+    from checker.engine import _has_one_of, _needs
+
     needs = required_facts(text)
     assert needs == (None if expected is None else frozenset(expected))
-    if needs is not None:  # and the claim holds: with none of those facts, it is false
-        assert not truth(compile_expression(text)(scope_after(BUILD_FAILED)))
+    if needs is not None:  # and the claim holds: an event with none of those is false
+        scope = scope_after(BUILD_FAILED)
+        facts, arguments, lists = _needs(needs)  # type: ignore[misc]
+        assert not any(name in facts for name, _ in scope.effects.facts)
+        assert not _has_one_of(arguments, lists, scope.record, scope.effects)
+        assert not truth(compile_expression(text)(scope))
+
+
+def test_an_iterated_list_needs_an_item_and_a_leave_may_have_its_enters_arguments():
+    from checker.engine import _has_one_of
+
+    assert required_facts("accesses", items=True) == frozenset({"list:accesses"})
+    assert required_facts("accesses", truthy=False) is None  # as a value, an empty list is not none
+    assert required_facts("[fact.a, arg.X]", items=True) is None
+    scope = scope_after("""
+        cpu=0 irql=PASSIVE enter ExFreePoolWithTag(P=0x5000, Tag=0x41)
+        cpu=0 irql=PASSIVE leave ExFreePoolWithTag
+        """)
+    assert compile_expression("arg.P")(scope) == 0x5000
+    assert _has_one_of(frozenset({"P"}), (), scope.record, scope.effects)  # not on the leave, but its enter's
 
 
 def test_required_facts_of_a_value_ask_for_a_path_through_a_fact():
