@@ -280,6 +280,8 @@ def _check_streaming(report: tuple[str, Path | None], context: ReportContext, so
             stream.close()
             os.replace(temporary, output)  # type: ignore[arg-type]
             temporary = None
+    except BrokenPipeError:
+        raise  # the reader went away (`| head`): `main` ends quietly
     except OSError as error:
         raise UsageError(f"cannot write the report to {output or 'standard output'}: {error.strerror}") from None
     finally:

@@ -228,3 +228,16 @@ def test_console_script_runs_the_bundled_traces():
 def test_console_script_version():
     result = _console("--version")
     assert result.returncode == 0 and result.stdout.startswith("dmalint ")
+
+
+@pytest.mark.parametrize("fmt", ["text", "jsonl", "json"])
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path, fmt):
+    trace = tmp_path / "frees.trace"
+    trace.write_text("@dmatrace 1\n" + "".join(f"cpu=0 irql=PASSIVE call ExFreePool(P={0x1000 + i:#x})\n" for i in range(20000)))
+    command = [str(Path(sys.executable).parent / "dmalint"), "check", "--format", fmt, str(trace)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.read(10)
+        process.stdout.close()  # as `| head -c 10` does
+        err = process.stderr.read().decode()
+    assert process.returncode in (1, 2) and err == ""  # findings (1), or the report cut short (2); nothing to say
