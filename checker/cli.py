@@ -213,7 +213,6 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
     if streamed is not None:  # the findings go out as they are found, and are not kept
         context = _report_context(args, argv, rulebook, streamed[1], 0, fail_on, baseline_path, selection.codes)
         result = _check_streaming(streamed, context, sources, rulebook, options, listener, args, config)
-        outputs = []  # written
     else:
         result = check_sources(sources, rulebook, options, listener, jobs=args.jobs, load_rules=_rule_loader(args, config))
 
@@ -227,7 +226,7 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         kept = Baseline.write(baseline_path, [entry for fp, entry in baseline.entries.items() if fp not in stale])
         print(f"dmalint: pruned {len(stale)} stale entr{'y' if len(stale) == 1 else 'ies'} from {baseline_path}; "
               f"{kept} remain", file=sys.stderr)
-    for fmt, path in outputs:
+    for fmt, path in outputs if streamed is None else ():  # a streamed report is written already
         context = _report_context(args, argv, rulebook, path, status, fail_on, baseline_path, selection.codes)
         buffer = io.StringIO()
         FORMATS[fmt](result, buffer, context)

@@ -37,8 +37,8 @@ class Dispatch:
     """The checks of a rulebook (or a selection of it), sorted for lookup by (verb, DDI).
 
     With `guards` (the default), a check that needs one of some facts, arguments or
-    non-empty lists of effects (`Check.requires`) runs only on events that have one; off, every check runs on every event of its verbs
-    and DDIs (the tests compare both)."""
+    non-empty lists of effects (`Check.requires`) runs only on events that have one; off,
+    every check runs on every event of its verbs and DDIs (the tests compare both)."""
 
     guards = True
 
