@@ -29,7 +29,7 @@ from .expression import Expression, ExpressionError, Scope, compile_expression, 
 
 __all__ = ["END_QUERIES", "VERBS", "Check", "CheckError", "EndCheck", "EventCheck", "IrqlCheck", "Match", "compile_checks"]
 
-VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl")
+VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl", "lost")
 END_QUERIES: dict[str, Callable[[Any], Sequence[Any]]] = {
     "live_sgls": lambda machine: machine.live_sgls(),
     "live_blocks": lambda machine: machine.live_blocks(),

@@ -65,7 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--stop-on-first-error", action="store_true", help="stop at the first unparsed line")
     check.add_argument("--rules", action="append", metavar="DIR", default=[], help="also load the rule files of DIR (repeatable)")
     check.add_argument("--select", metavar="CODES", help="report only these rules: codes, names or families, comma-separated (SGL,POOL001)")
-    check.add_argument("--ignore", metavar="CODES", help="do not report these rules (TRACE001 cannot be ignored)")
+    check.add_argument("--ignore", metavar="CODES", help="do not report these rules (TRACE001 and TRACE007 cannot be ignored)")
     gate = check.add_argument_group("gating and outputs")
     gate.add_argument("--fail-on", choices=FAIL_ON, help="the lowest severity that exits 1 (default: error)")
     gate.add_argument("--baseline", metavar="FILE", help="hide the findings FILE records; report only new ones")

@@ -22,9 +22,13 @@ from .findings import Finding, Related, fingerprint
 from .rulebook import Rule, Rulebook
 from .signatures import signatures
 
-__all__ = ["SYNTAX_ERROR", "Dispatch", "FileCheck"]
+__all__ = ["ALWAYS_ON", "RECORDS_LOST", "SYNTAX_ERROR", "Dispatch", "FileCheck"]
 
 SYNTAX_ERROR = "TRACE001"
+RECORDS_LOST = "TRACE007"
+# Rules no selection turns off: a trace with unparsed lines or lost records is never clean.
+ALWAYS_ON = {SYNTAX_ERROR: "a trace with unparsed lines is never clean",
+             RECORDS_LOST: "a trace with lost records is never clean"}
 RECENT_EVENTS = 65_536  # at least this many of the last events: a finding's related events name their CPU and IRQL
 
 

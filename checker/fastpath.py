@@ -104,7 +104,7 @@ _SHAPES: dict[type, tuple[str, ...]] = {
     Enter: ("location", "context", "name", "arguments"),
     Callback: ("location", "context", "name", "arguments"),
     Leave: ("location", "context", "name", "arguments", "result"),
-    Done: ("location", "context", "name"),
+    Done: ("location", "context", "name", "result"),
     MemAccess: ("location", "context", "access", "address", "length"),
     DmaAccess: ("location", "context", "access", "address", "length", "fill", "data"),
     MdlRecord: ("location", "context", "address", "va", "offset", "byte_count", "pfns", "next"),
@@ -296,7 +296,7 @@ _LINE = re.compile(
 _CALL = re.compile(rf"({_NAME}){_ARGS}{_RETURNS}{_END}")
 _ENTER = re.compile(rf"({_NAME}){_ARGS}{_END}")  # enter and callback
 _LEAVE = re.compile(rf"({_NAME}){_RETURNS}(?:[ \t]*{_ARGS})?{_END}")
-_DONE = re.compile(rf"({_NAME}){_END}")
+_DONE = re.compile(rf"({_NAME}){_RETURNS}{_END}")
 _MEM = re.compile(rf"(read|write)[ \t]+({_INT})[ \t]+({_INT}){_END}")
 _DMA = re.compile(rf"(read|write)[ \t]+({_INT}){_SIZE}")
 _MDL = re.compile(
@@ -620,7 +620,9 @@ class FastPath:
         match = _DONE.match(body, pos)
         if match is None:
             return None
-        return (_build_done, match.end() - len(body) + 1, (_intern(match.group(1)),), None)
+        result = match.group(2)
+        values = (_intern(match.group(1)), None if result is None else self._value(result))
+        return (_build_done, match.end() - len(body) + 1, values, None)
 
     def _access(self, body: str, pos: int) -> tuple | None:
         """`read|write ADDRESS ...` at `pos`, for mem and dma: (access, address, length, fill,

@@ -24,7 +24,7 @@ __all__ = ["FAST_PATH", "LineParser", "VERBS", "load_grammar"]
 
 _FALLBACK = fastpath.FALLBACK
 
-VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl")
+VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl", "lost")
 _FIELDS = ("t", "seq", "cpu", "tid", "irql")
 
 # Readable names for the grammar's pattern terminals, used in "expected one of".

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .engine import SYNTAX_ERROR
+from .engine import ALWAYS_ON
 from .errors import UsageError
 from .rulebook import Rulebook
 
@@ -15,7 +15,8 @@ __all__ = ["Selection"]
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Codes to report. Items are codes (`SGL002`), names (`sgl-double-put`) or family
-    prefixes (`SGL`). TRACE001 is always on: a trace with unparsed lines is never clean."""
+    prefixes (`SGL`). TRACE001 and TRACE007 are always on: a trace with unparsed lines or
+    lost records is never clean."""
 
     codes: frozenset[str]
 
@@ -24,9 +25,10 @@ class Selection:
         every = {rule.code for rule in rulebook}
         chosen = cls._expand(rulebook, select, "--select") if select else set(every)
         dropped = cls._expand(rulebook, ignore, "--ignore") if ignore else set()
-        if SYNTAX_ERROR in dropped:
-            raise UsageError(f"--ignore: {SYNTAX_ERROR} cannot be turned off: a trace with unparsed lines is never clean")
-        return cls(frozenset((chosen - dropped) | {SYNTAX_ERROR}))
+        for code, why in ALWAYS_ON.items():
+            if code in dropped:
+                raise UsageError(f"--ignore: {code} cannot be turned off: {why}")
+        return cls(frozenset((chosen - dropped) | (set(ALWAYS_ON) & every)))
 
     @staticmethod
     def _expand(rulebook: Rulebook, text: str, option: str) -> set[str]:

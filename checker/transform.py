@@ -29,6 +29,7 @@ from model.events import (
     DriverDirective,
     Enter,
     Leave,
+    Lost,
     MdlRecord,
     MemAccess,
     MemoryDirective,
@@ -302,8 +303,28 @@ class RecordTransformer(Transformer):
                 fields["arguments"] = self._resolve(name, item)
         return _Pending(Leave, fields)
 
-    def done(self, name: Token) -> _Pending:
-        return _Pending(Done, {"name": _intern(str(name))})
+    def done(self, name: Token, returns: _Returns | None = None) -> _Pending:
+        fields: dict[str, Any] = {"name": _intern(str(name))}
+        if returns is not None:
+            fields["result"] = returns.value
+        return _Pending(Done, fields)
+
+    def lost(self, *items: tuple) -> _Pending:
+        fields: dict[str, Any] = {}
+        for key, value, column in items:
+            if key in fields:
+                raise ValueProblem(f"'{key}' is given twice", column)
+            expected = _LOST_FIELDS.get(key)
+            if expected is None:
+                raise ValueProblem(f"lost has no field '{key}' (it takes records=N, buffers=N, reason=\"...\")", column)
+            if not isinstance(value, expected) or isinstance(value, bool):
+                kind = "a number" if expected is int else "a string"
+                raise ValueProblem(f"lost's {key}= takes {kind}", column)
+            fields[key] = value
+        return _Pending(Lost, fields)
+
+    def lost_field(self, name: Token, value: Value) -> tuple:
+        return (str(name), value, name.column)
 
     def mem(self, access: Token, address: int, length: int) -> _Pending:
         return _Pending(MemAccess, {"access": _intern(str(access)), "address": address, "length": length})
@@ -416,6 +437,9 @@ class RecordTransformer(Transformer):
 
     def array(self, *items: Value | None) -> tuple:
         return tuple(item for item in items if item is not None)
+
+
+_LOST_FIELDS: dict[str, type] = {"records": int, "buffers": int, "reason": str}
 
 
 def unknown_parameter(ddi: str, name: str, signature: Signature) -> str:

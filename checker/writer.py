@@ -101,7 +101,11 @@ def format_record(record: ev.Record) -> str:
         arguments = f" {_arguments(record.arguments)}" if record.arguments else ""
         return f"{prefix}leave {record.name}{result}{arguments}"
     if isinstance(record, ev.Done):
-        return f"{prefix}done {record.name}"
+        result = "" if record.result is None else f" -> {format_value(record.result)}"
+        return f"{prefix}done {record.name}{result}"
+    if isinstance(record, ev.Lost):
+        pairs = [(key, getattr(record, key)) for key in ("records", "buffers", "reason")]
+        return " ".join([f"{prefix}lost", *_pairs(tuple((k, v) for k, v in pairs if v is not None))])
     if isinstance(record, ev.MemAccess):
         return f"{prefix}mem {record.access} {format_value(record.address)} {format_value(record.length)}"
     if isinstance(record, ev.DmaAccess):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .location import SourceLocation
 from .values import Struct, Symbol, Value, as_int
 
-__all__ = ["Adapter", "adapter_from_description", "VERSIONS"]
+__all__ = ["ALLOCATION_ACTIONS", "Adapter", "AllocationAction", "adapter_from_description", "allocation_action", "VERSIONS"]
 
 VERSIONS = {
     "DEVICE_DESCRIPTION_VERSION": 0,
@@ -46,6 +46,31 @@ class Adapter:
     @property
     def live(self) -> bool:
         return self.put_at is None
+
+
+# IO_ALLOCATION_ACTION (wdm.h): what an AdapterControl routine returns.
+# https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/ne-wdm-_io_allocation_action
+ALLOCATION_ACTIONS = {1: "KeepObject", 2: "DeallocateObject", 3: "DeallocateObjectKeepRegisters"}
+
+
+def allocation_action(value: Value | None) -> str | None:
+    """The IO_ALLOCATION_ACTION a `done AdapterControl -> value` names (by name or number), or None."""
+    if isinstance(value, Symbol):
+        return value.name if value.name in ALLOCATION_ACTIONS.values() else None
+    number = as_int(value)
+    return ALLOCATION_ACTIONS.get(number) if number is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationAction:
+    """What the AdapterControl routine of an adapter's last channel returned: `name` is an
+    IO_ALLOCATION_ACTION; `assumed` when the trace did not say (`done` without a value) and the
+    model took the documented convention; `at` is the routine's `done`."""
+
+    adapter: int
+    name: str
+    assumed: bool
+    at: SourceLocation
 
 
 def _flag(description: Struct, name: str) -> bool | None:

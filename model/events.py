@@ -27,6 +27,7 @@ __all__ = [
     "Enter",
     "Event",
     "Leave",
+    "Lost",
     "MdlRecord",
     "MemAccess",
     "MemoryDirective",
@@ -140,10 +141,12 @@ class Callback(_Invocation):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Done(Event):
-    """`done Name`: the routine the system ran returns."""
+    """`done Name [-> value]`: the routine the system ran returns, with what it returned
+    where the capture saw it (AdapterControl's IO_ALLOCATION_ACTION, an ISR's BOOLEAN)."""
 
     verb: ClassVar[str] = "done"
     name: str
+    result: Value | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +203,18 @@ class SglRecord(Event):
     verb: ClassVar[str] = "sgl"
     address: int
     elements: tuple[SgElement, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lost(Event):
+    """`lost [records=N] [buffers=N] [reason="..."]`: records the capture should hold but
+    does not (the capture kit could not log them, the ETW session dropped events or buffers,
+    seq numbers are missing). None where the count is not known."""
+
+    verb: ClassVar[str] = "lost"
+    records: int | None = None
+    buffers: int | None = None
+    reason: str | None = None
 
 
 # --- directives -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .adapter import Adapter
+from .adapter import Adapter, AllocationAction
 from .adapter_ddis import AdapterDdis
 from .bus import BusEntry, BusIndex, Resolution
 from .common_buffer import CommonBuffer
@@ -126,8 +126,12 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
       overlaps-live-block: blocks an allocation overlaps; transfer-unknown: a flush of nothing mapped
       channel-open / unflushed: an adapter channel already open / transfers not flushed
       no-channel: FreeAdapterChannel on an adapter with no channel open
-      channel-released-at-return: a bus master's AdapterControl returned (DeallocateObjectKeepRegisters assumed)
-      channel-kept: FreeMapRegisters while the adapter's channel is still held (KeepObject assumed)
+      allocation-action: the AllocationAction (what AdapterControl returned, or the convention where
+        `done` has no value) at the `done`, and at FreeAdapterChannel / FreeMapRegisters of that adapter
+      channel-released-at-return: AdapterControl returned DeallocateObject(KeepRegisters) (a bus master's is
+        assumed to where `done` has no value)
+      channel-kept: FreeMapRegisters while the adapter's channel is still held (KeepObject)
+      registers-released: FreeMapRegisters after AdapterControl returned DeallocateObject (the AllocationAction)
       lock-held / lock-not-held / lock-family: spin lock observations; locks-held-at-done
       storport-locks-held: the StorPort lock types this CPU holds when it acquires another
       raise-below-current / lower-above-current: (current, new) for KeRaiseIrql / KeLowerIrql
@@ -161,6 +165,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         self.transfers: dict[tuple, tuple[int, Segment, bool, SourceLocation]] = {}
         self.channels: dict[int, SourceLocation] = {}
         self._channel_before: dict[tuple[int, int], SourceLocation | None] = {}  # (cpu, adapter) -> channel before an enter
+        self.allocation_actions: dict[int, AllocationAction] = {}  # adapter -> what its last AdapterControl returned
         self.events = 0
         self._ordinal = 0
         self._pending: dict[int, dict[str, int]] = {}
@@ -362,7 +367,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             out.fact("locks-held-at-done", tuple(held))
         out.previous.append(frame)
         if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx") and index > 0:
-            self._adapter_control_returned(cpu.frames[index - 1], out)
+            self._adapter_control_returned(cpu.frames[index - 1], event, out)
         del cpu.frames[index:]
         cpu.settle_locks(index)  # a lock the routine leaked is reported once, at its `done`
         cpu.irql = frame.saved_irql  # None when the level before the routine was never known

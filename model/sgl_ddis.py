@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .adapter import AllocationAction, allocation_action
 from .bus import BusEntry
 from .cpu import CpuState, Frame
 from .effects import EffectsBuilder
@@ -300,18 +301,29 @@ class SglDdis:
             return
         if adapter in self.channels:
             out.fact("channel-open", self.channels[adapter])
+        self.allocation_actions.pop(adapter, None)  # this channel's AdapterControl has not returned yet
         if phase == "enter":
             self._channel_before[(cpu.number, adapter)] = self.channels.get(adapter)
         self.channels[adapter] = self.channels.get(adapter, event.location)
 
-    def _adapter_control_returned(self: Machine, enter: Frame, out: EffectsBuilder) -> None:
-        """AdapterControl returned. The trace does not say what (`done` carries no value), so the
-        model takes the documented convention: a bus master's routine returns
-        DeallocateObjectKeepRegisters (the channel is released, the map registers kept for
-        FreeMapRegisters); a system-DMA routine returns KeepObject (FreeAdapterChannel later)."""
+    def _adapter_control_returned(self: Machine, enter: Frame, done: Event, out: EffectsBuilder) -> None:
+        """AdapterControl returned. `done -> value` says what (IO_ALLOCATION_ACTION): KeepObject
+        keeps the channel for FreeAdapterChannel; DeallocateObjectKeepRegisters releases it and
+        keeps the map registers for FreeMapRegisters; DeallocateObject releases both. Where the
+        trace does not say, the model takes the documented convention: a bus master's routine
+        returns DeallocateObjectKeepRegisters, a system-DMA routine KeepObject."""
         address = next((as_int(a.value) for a in enter.arguments if a.name == "DmaAdapter"), None)
-        adapter = self.adapters.get(address) if address is not None else None
-        if (adapter is None or adapter.master) and address is not None and self.channels.pop(address, None) is not None:
+        if address is None:
+            return
+        adapter = self.adapters.get(address)
+        name = allocation_action(done.result)  # type: ignore[attr-defined]
+        assumed = name is None
+        if name is None:
+            name = "DeallocateObjectKeepRegisters" if adapter is None or adapter.master else "KeepObject"
+        action = AllocationAction(address, name, assumed, done.location)
+        self.allocation_actions[address] = action
+        out.fact("allocation-action", action)
+        if name != "KeepObject" and self.channels.pop(address, None) is not None:
             out.fact("channel-released-at-return", address)
 
     def _free_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
@@ -319,6 +331,9 @@ class SglDdis:
         unflushed = tuple(key for key in self.transfers if key[0] == adapter)
         if unflushed:
             out.fact("unflushed", unflushed)
+        action = self.allocation_actions.get(adapter)
+        if action is not None:
+            out.fact("allocation-action", action)
         if self.channels.pop(adapter, None) is None:
             out.fact("no-channel", adapter)
 
@@ -374,5 +389,10 @@ class SglDdis:
         unflushed = tuple(key for key in self.transfers if key[0] == adapter and key[1] == base)
         if unflushed:
             out.fact("unflushed", unflushed)
-        if adapter in self.channels:  # a system-DMA routine kept the channel (KeepObject)
+        action = self.allocation_actions.get(adapter)
+        if action is not None:
+            out.fact("allocation-action", action)
+        if adapter in self.channels:  # AdapterControl kept the channel (KeepObject)
             out.fact("channel-kept", self.channels[adapter])
+        elif action is not None and action.name == "DeallocateObject" and not action.assumed:
+            out.fact("registers-released", action)  # the system freed them when AdapterControl returned

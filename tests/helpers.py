@@ -65,10 +65,11 @@ def check_files(*paths: Path) -> RunResult:
     return check_sources([TraceSource(str(p), p) for p in paths], builtin_rulebook())
 
 
-def format_examples(path: Path) -> list[str]:
-    """The example lines of a format page: indented code lines, without the schematic ones."""
+def format_examples(path: Path, text: str | None = None) -> list[str]:
+    """The example lines of a format page (or of `text`, a part of it): indented code lines,
+    without the schematic ones."""
     lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in (path.read_text(encoding="utf-8") if text is None else text).splitlines():
         if line.startswith("    ") and not line.startswith("     "):
             code = line[4:]
             if re.match(r"\[(WPP )?prefix\]|@directive ", code):

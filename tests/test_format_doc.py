@@ -3,6 +3,7 @@
 import pytest
 
 from model import events as ev
+from model.values import Symbol
 
 from .helpers import ROOT, SHARED, format_examples, parse_line
 
@@ -35,9 +36,38 @@ EXPECTED_KINDS = [
 ]
 
 
-def _examples(path):
-    lines = format_examples(path)
+# The examples of the project page's last section, which the shared contract does not have.
+ADDED_KINDS = [ev.Enter, ev.Callback, ev.Done, ev.Leave, ev.Lost, ev.Lost]
+ADDED = "## What captures added to version 1"
+
+
+def _examples(path, added=False):
+    text = path.read_text(encoding="utf-8")
+    if ADDED in text:
+        shared, _, extra = text.partition(ADDED)
+        text = extra if added else shared
+    elif added:
+        return []
+    lines = format_examples(path, text)
     return [line for line in lines if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("index", range(len(ADDED_KINDS)))
+def test_added_example_line_parses_to_its_record(index):
+    lines = _examples(PROJECT_DOC, added=True)
+    assert len(lines) == len(ADDED_KINDS)
+    assert type(parse_line(lines[index])) is ADDED_KINDS[index], lines[index]
+
+
+def test_added_examples_say_what_they_show():
+    lines = _examples(PROJECT_DOC, added=True)
+    done = parse_line(lines[2])
+    assert done.name == "AdapterControl" and done.result == Symbol("DeallocateObjectKeepRegisters")
+    assert parse_line(lines[3]).context.t == 0.0123456
+    kit = parse_line(lines[4])
+    assert (kit.context.seq, kit.records, kit.buffers) == (45, 1, None) and "DMALINT_LINE_MAX" in kit.reason
+    gap = parse_line(lines[5])
+    assert gap.context == ev.NO_CONTEXT and gap.records == 2
 
 
 def test_project_doc_has_every_example():

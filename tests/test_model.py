@@ -35,7 +35,9 @@ def replay(text: str, machine: Machine | None = None):
 
 
 def format_example(*, dma64: bool):
-    lines = [line for line in format_examples(ROOT / "docs" / "trace-format.md") if not line.startswith("#")]
+    page = ROOT / "docs" / "trace-format.md"
+    example = page.read_text(encoding="utf-8").partition("## What captures added to version 1")[0]
+    lines = [line for line in format_examples(page, example) if not line.startswith("#")]
     trace = "\n".join(lines[:-1])  # without the tracefmt variant of the put
     if dma64:
         trace = trace.replace("Dma32BitAddresses=TRUE, Dma64BitAddresses=FALSE", "Dma32BitAddresses=FALSE, Dma64BitAddresses=TRUE")

@@ -42,7 +42,7 @@ def _xml_text(text: str) -> str:
 
 def enabled_rules(rulebook: Rulebook, context: ReportContext) -> list[Rule]:
     """The rules the run checked: the rulebook, narrowed to `context.selection` when the
-    context carries one (`--select`/`--ignore`; TRACE001 is always on)."""
+    context carries one (`--select`/`--ignore`; TRACE001 and TRACE007 are always on)."""
     selection = getattr(context, "selection", None)
     if selection is None:
         return list(rulebook)
