@@ -53,7 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="check traces and report findings",
         description="Check traces and report findings. Exit status: 0 clean, 1 findings, 2 could not check.",
     )
-    check.add_argument("paths", nargs="+", metavar="PATH", help="trace files, directories (searched for *.trace), or - for standard input")
+    check.add_argument("paths", nargs="+", metavar="PATH",
+                       help="trace files or .etl captures, directories (searched for *.trace and *.etl), or - for standard input")
     check.add_argument("--format", choices=sorted(FORMATS), default="text", help="report format (default: text)")
     check.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
     check.add_argument("--no-color", action="store_true", help="never color the text report")
@@ -91,6 +92,17 @@ def _build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--no-color", action="store_true", help="plain text")
     explain.add_argument("--rules", action="append", metavar="DIR", default=[], help="also the rule files of DIR")
     explain.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    etl = commands.add_parser(
+        "etl", help="list what an .etl capture holds",
+        description="List what an .etl capture holds: its header (CPUs, clock, lost events and buffers), every "
+                    "event with its provider, name and decoded TraceLogging fields, and counts per provider. "
+                    "--format trace prints the dmatrace text `dmalint check` reads from it (its line numbers "
+                    "are the ones findings give).")
+    etl.add_argument("path", metavar="FILE", help="an .etl file")
+    etl.add_argument("--format", choices=("text", "jsonl", "trace"), default="text", help="the output format (default: text)")
+    etl.add_argument("--summary", action="store_true", help="only the header and the counts per provider")
+    etl.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -126,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             explain(_rulebook(args), args.rule, sys.stdout, color)
             return EXIT_CLEAN
+        if args.command == "etl":
+            from .etl_listing import run_etl_listing  # the ETL reader only when a capture is listed
+
+            return run_etl_listing(args.path, args.format, args.summary, sys.stdout)
         return _check(args, list(sys.argv[1:] if argv is None else argv))
     except RuleFileError as error:
         print(str(error), file=sys.stderr)

@@ -9,14 +9,14 @@ from model.location import SourceLocation
 from .errors import InputError, NoTracesError, TraceNotFoundError
 from .reader import TraceSource
 
-__all__ = ["TRACE_SUFFIX", "discover"]
+__all__ = ["TRACE_SUFFIXES", "discover"]
 
-TRACE_SUFFIX = ".trace"
+TRACE_SUFFIXES = (".trace", ".etl")  # dmatrace text, and the capture kit's ETW logs
 
 
 def discover(paths: list[str]) -> list[TraceSource | InputError]:
-    """Each path's traces in command-line order; a directory gives its `*.trace` files,
-    recursively and sorted. A path that gives nothing is an `InputError` in its place."""
+    """Each path's traces in command-line order; a directory gives its `*.trace` and `*.etl`
+    files, recursively and sorted. A path that gives nothing is an `InputError` in its place."""
     found: list[TraceSource | InputError] = []
     seen: set[Path] = set()
     for text in paths:
@@ -26,9 +26,9 @@ def discover(paths: list[str]) -> list[TraceSource | InputError]:
         path = Path(text)
         where = SourceLocation(text, 0)
         if path.is_dir():
-            traces = sorted(p for p in path.rglob(f"*{TRACE_SUFFIX}") if p.is_file())
+            traces = sorted(p for p in path.rglob("*") if p.suffix in TRACE_SUFFIXES and p.is_file())
             if not traces:
-                found.append(NoTracesError(f"no *{TRACE_SUFFIX} files in this directory", where))
+                found.append(NoTracesError("no *.trace or *.etl files in this directory", where))
             for trace in traces:
                 if trace.resolve() not in seen:
                     seen.add(trace.resolve())

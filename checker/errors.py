@@ -12,7 +12,9 @@ from model.location import SourceLocation
 __all__ = [
     "DmalintError",
     "EmptyTraceError",
+    "EtlError",
     "InputError",
+    "NoCaptureEventsError",
     "NoTracesError",
     "NotUtf8Error",
     "ResourceError",
@@ -79,7 +81,7 @@ class TraceNotFoundError(InputError):
 
 
 class NoTracesError(InputError):
-    """A directory on the command line holds no `*.trace` file."""
+    """A directory on the command line holds no `*.trace` or `*.etl` file."""
 
 
 class NotUtf8Error(InputError):
@@ -96,6 +98,22 @@ class UnsupportedVersionError(InputError):
 
 class EmptyTraceError(InputError):
     """A trace with no event in it: nothing to check, so it is never reported clean."""
+
+
+class EtlError(InputError):
+    """An .etl file that is not one, or is truncated or corrupt; `offset` is the byte it breaks at."""
+
+    def __init__(self, message: str, location: SourceLocation, offset: int) -> None:
+        super().__init__(message, location)
+        self.offset = offset
+
+
+class NoCaptureEventsError(EmptyTraceError):
+    """An .etl file with no event of the capture kit's provider; `providers` counts what it holds."""
+
+    def __init__(self, message: str, location: SourceLocation, providers: dict[str, int] | None = None) -> None:
+        super().__init__(message, location)
+        self.providers = dict(providers or {})
 
 
 class TraceSyntaxError(DmalintError):

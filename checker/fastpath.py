@@ -584,7 +584,7 @@ class FastPath:
             result = self._results.get(tail) or self._result(tail)
             if result is not None and (returns or result[0] is None):
                 ddi = self._ddis.get(name) or self._ddi(name)
-                resolved = self._resolve(ddi, args, True, body, cut)
+                resolved = self._resolve(ddi, args, True, body, cut.start(2))
                 if resolved is not None:
                     value, back = result
                     values = (ddi[0], resolved[0], value) if returns else (ddi[0], resolved[0])
@@ -593,7 +593,7 @@ class FastPath:
         if match is None:
             return None
         ddi = self._ddi(match.group(1))
-        resolved = self._resolve(ddi, match.group(2), False, body, match)
+        resolved = self._resolve(ddi, match.group(2), False, body, match.start(2))
         if resolved is None:
             return None
         values = (ddi[0], resolved[0])
@@ -610,7 +610,7 @@ class FastPath:
         ddi = self._ddi(name)
         resolved: tuple | None = _NO_ARGUMENTS
         if args is not None:
-            resolved = self._resolve(ddi, args, False, body, match)
+            resolved = self._resolve(ddi, args, False, body, match.start(3))
             if resolved is None:
                 return None
         value = None if result is None else self._value(result)
@@ -795,9 +795,9 @@ class FastPath:
         _remember(self._arguments, text, argument)
         return argument
 
-    def _resolve(self, ddi: tuple, args: str, loose: bool, body: str, match: Any) -> tuple | None:
+    def _resolve(self, ddi: tuple, args: str, loose: bool, body: str, start: int) -> tuple | None:
         """The arguments as RecordTransformer._resolve names them, and its warnings (columns
-        relative to `body`, where `args` is `match`'s group 2), or None for Lark's path (or, if
+        relative to `body`, where `args` starts at `start`), or None for Lark's path (or, if
         `loose`, for the strict regex).
 
         `loose`: `args` is only known to hold no ')'; it is an argument list if its
@@ -811,11 +811,11 @@ class FastPath:
         try:
             named = dict(map(self._argument_of, parts))
         except (KeyError, TypeError):  # an argument not seen before, or a bare one
-            return self._resolve_each(ddi, parts, body, match.start(2))
+            return self._resolve_each(ddi, parts, body, start)
         params = ddi[2]
         if len(named) == len(parts) and (params is None or named.keys() <= params):
             return (tuple(named.values()), None)
-        return self._resolve_each(ddi, parts, body, match.start(2))
+        return self._resolve_each(ddi, parts, body, start)
 
     def _resolve_each(self, ddi: tuple, parts: list[str], body: str, start: int) -> tuple | None:
         """`_resolve` argument by argument: bare ones named, unknown names warned about."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -68,9 +69,16 @@ Item = Union[Event, Directive, Comment, TraceSyntaxError, Diagnostic]
 
 
 def read_trace(source: TraceSource) -> Iterator[Item]:
-    """Every record of the trace in order, with syntax errors and warnings in line order."""
+    """Every record of the trace in order, with syntax errors and warnings in line order.
+
+    An ETL capture (recognised by its first bytes, whatever its name) is read as the text
+    `checker.etl.capture_lines` makes of it, so its line numbers are that text's."""
     stream = source.open()
     try:
+        if source.path is not None and _is_capture(stream):
+            stream.close()
+            yield from _read_lines(_capture_blocks(source.path), source.display)
+            return
         yield from read_stream(stream, source.display)
     finally:
         if source.path is not None:
@@ -78,10 +86,15 @@ def read_trace(source: TraceSource) -> Iterator[Item]:
 
 
 def read_stream(stream: BinaryIO, path: str) -> Iterator[Item]:
-    """Every record of a binary stream of dmatrace text; `path` names it in locations.
+    """Every record of a binary stream of dmatrace text; `path` names it in locations."""
+    return _read_lines(_text_blocks(stream, path), path)
 
-    The stream is read in blocks of whole lines, each decoded and split at once: per line
-    there is only the parser's fast path (one call) and what a record needs said about it."""
+
+def _read_lines(blocks: Iterator[list[str]], path: str) -> Iterator[Item]:
+    """Every record of the trace whose decoded lines come in `blocks`.
+
+    Per line there is only the parser's fast path (one call) and what a record needs said
+    about it."""
     parser = LineParser(path)
     fast = parser.fast_parse or _not_sure  # the fast path alone: the record, or FALLBACK
     fallback = _FALLBACK
@@ -90,9 +103,8 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[Item]:
     events = False
     errors = 0
     number = 0
-    for offset, block in _blocks(stream, path):
-        decoded, problem = _decode(block)
-        for text in _lines(decoded):
+    for lines in blocks:
+        for text in lines:
             number += 1
             record = fast(text, number)  # None for a blank line
             if record is fallback:
@@ -113,10 +125,44 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[Item]:
             if not events:
                 events = isinstance(record, Event)
             yield record
-        if problem is not None:
-            raise _not_utf8(block, problem, offset, number + 1, path)
     if not events and not errors:
         raise EmptyTraceError("the trace has no events: nothing was checked", SourceLocation(path, 0))
+
+
+def _text_blocks(stream: BinaryIO, path: str) -> Iterator[list[str]]:
+    """The stream's lines, decoded, a block at a time; bytes that are not UTF-8 end it with a
+    `NotUtf8Error` after the whole lines before them."""
+    number = 0
+    for offset, block in _blocks(stream, path):
+        decoded, problem = _decode(block)
+        lines = _lines(decoded)
+        number += len(lines)
+        yield lines
+        if problem is not None:
+            raise _not_utf8(block, problem, offset, number + 1, path)
+
+
+_CAPTURE_HEAD = 512  # bytes of a file enough to tell an ETL capture
+_CAPTURE_BLOCK = 4096  # lines of a capture's text handed on at a time
+
+
+def _is_capture(stream: BinaryIO) -> bool:
+    try:  # TEMPORARY until checker/etl.py lands
+        from .etl import is_etl  # only a capture needs the ETL reader
+    except ImportError:
+        return False
+
+    peek = getattr(stream, "peek", None)
+    return peek is not None and is_etl(peek(_CAPTURE_HEAD)[:_CAPTURE_HEAD])
+
+
+def _capture_blocks(path: Path) -> Iterator[list[str]]:
+    """The text of an ETL capture, a block of lines at a time."""
+    from .etl import capture_lines
+
+    lines = capture_lines(path)
+    while block := list(islice(lines, _CAPTURE_BLOCK)):
+        yield block
 
 
 _BLOCK_SIZE = 1 << 16  # bytes asked for at a time

@@ -10,7 +10,7 @@ from .irql import Irql
 from .location import SourceLocation
 from .retained import RELEASED_LOCKS
 
-__all__ = ["CpuState", "Frame", "HeldLock"]
+__all__ = ["CpuState", "DeferredRoutine", "Frame", "HeldLock"]
 
 
 @fast_init
@@ -26,8 +26,23 @@ class Frame:
     location: SourceLocation
     entry_irql: Irql | None
     saved_irql: Irql | None
-    runs_for: str | None = None  # for a callback inside an `enter`: the DDI that runs it
-    arguments: tuple = ()  # for an `enter`: its in-arguments, which the DDI's `leave` acts on
+    runs_for: str | None = None  # for a callback: the DDI that runs it (inside its `enter`, or deferred)
+    arguments: tuple = ()  # an `enter`'s in-arguments, which its `leave` acts on; a callback's: its DDI's
+    ran_routine: bool = False  # for an `enter`: a callback ran inside it
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredRoutine:
+    """A request whose DDI returned before running the driver's routine: the system runs it
+    later, maybe on another CPU, with the request's Context. `ordinal` is the list the
+    request builds (None for AllocateAdapterChannel); `entered_at` and `left_at` are the
+    DDI's `enter` and `leave`."""
+
+    ddi: str
+    arguments: tuple
+    ordinal: int | None
+    entered_at: SourceLocation
+    left_at: SourceLocation
 
 
 @fast_init

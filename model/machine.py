@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import Any
 
 from .adapter import Adapter, AllocationAction
 from .adapter_ddis import AdapterDdis
 from .bus import BusEntry, BusIndex, Resolution
 from .common_buffer import CommonBuffer
-from .cpu import CpuState, Frame, HeldLock
+from .cpu import CpuState, DeferredRoutine, Frame, HeldLock
 from .effects import Effects, EffectsBuilder
 from .events import (
     AdapterDirective,
@@ -52,6 +53,7 @@ from .memory import AddressSpace, MemoryConfig, PhysicalMemory, pattern
 from .platform import Target
 from .pool import Block, PoolTable
 from .pool_ddis import PoolDdis
+from .retained import remember
 from .sgl import Calculation, MapRegisterWindow, Segment, SgList
 from .sgl_ddis import SglDdis
 from .status import is_success
@@ -87,12 +89,17 @@ RETURNS_POINTER = frozenset(
      "IoGetDmaAdapter", "AllocateCommonBuffer", "AllocateCommonBufferEx", "AllocateCommonBufferWithBounds",
      "StorPortGetUncachedExtension"}
 )
-# DDIs that run a driver routine (a `callback` inside their `enter`) at DISPATCH_LEVEL.
+# DDIs that run a driver routine (a `callback` inside their `enter`, or later) at DISPATCH_LEVEL.
 RUNS_ROUTINE_AT_DISPATCH = {
     "AllocateAdapterChannel", "AllocateAdapterChannelEx", "BuildScatterGatherList", "BuildScatterGatherListEx",
     "GetScatterGatherList", "GetScatterGatherListEx", "StorPortBuildScatterGatherList",
 }
 
+
+
+def _context_of(arguments: tuple) -> int | None:
+    """The Context argument of a DDI or routine that carries one."""
+    return next((as_int(a.value) for a in arguments if a.name == "Context"), None)
 
 
 class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
@@ -169,6 +176,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         self.events = 0
         self._ordinal = 0
         self._pending: dict[int, dict[str, int]] = {}
+        self.deferred_routines: OrderedDict[int, DeferredRoutine] = OrderedDict()  # Context -> a queued request
         self._reset_memory()
         self._handlers = self._handler_table()
         self._steps = self._step_table()
@@ -341,16 +349,27 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
 
     def _callback(self, event: Callback, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         enter = cpu.frames[-1] if cpu.frames and cpu.frames[-1].kind == "enter" else None
-        runs_for = enter.name if enter is not None else None
+        ordinal = None
+        if enter is not None:
+            runs_for, arguments = enter.name, enter.arguments
+            if enter.name in RUNS_ROUTINE_AT_DISPATCH:
+                cpu.frames[-1] = replace(enter, ran_routine=True)
+                ordinal = self._pending_build(cpu).get(enter.name)
+        else:  # a routine the DDI queued runs now, maybe on another CPU: its request, by Context
+            deferred = self.deferred_routines.pop(_context_of(event.arguments), None)
+            runs_for, arguments = (deferred.ddi, deferred.arguments) if deferred is not None else (None, ())
+            if deferred is not None:
+                ordinal = deferred.ordinal
+                out.fact("deferred-routine", deferred)
         expected = DISPATCH_LEVEL if runs_for in RUNS_ROUTINE_AT_DISPATCH else ROUTINE_IRQL.get(event.name)
         captured = event.context.irql
         if expected is not None and captured is not None and captured != expected:
             out.fact("routine-irql", (expected, captured))
         entry = captured if captured is not None else expected if expected is not None else cpu.irql
-        cpu.frames.append(Frame("callback", event.name, event.location, entry, cpu.irql, runs_for))
+        cpu.frames.append(Frame("callback", event.name, event.location, entry, cpu.irql, runs_for, arguments))
         cpu.irql = entry
-        if runs_for in ("GetScatterGatherList", "GetScatterGatherListEx"):
-            self._bind_got_list(event, cpu, out)
+        if runs_for in ("GetScatterGatherList", "GetScatterGatherListEx") and ordinal is not None:
+            self._bind_got_list(event, ordinal)
         return entry
 
     def _done(self, event: Done, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
@@ -366,8 +385,8 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         if held:
             out.fact("locks-held-at-done", tuple(held))
         out.previous.append(frame)
-        if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx") and index > 0:
-            self._adapter_control_returned(cpu.frames[index - 1], event, out)
+        if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx"):
+            self._adapter_control_returned(frame.arguments, event, out)
         del cpu.frames[index:]
         cpu.settle_locks(index)  # a lock the routine leaked is reported once, at its `done`
         cpu.irql = frame.saved_irql  # None when the level before the routine was never known
@@ -382,10 +401,24 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         del cpu.frames[index:]
         cpu.settle_locks(index)
         out.previous.append(frame)
+        if frame.name in RUNS_ROUTINE_AT_DISPATCH and not frame.ran_routine and is_success(event.result):
+            self._defer_routine(frame, cpu, event.location)
         if frame.arguments:  # the DDI acts on the arguments it was entered with (a leave's out-arguments first)
             event = Leave(location=event.location, context=event.context, name=event.name,
                           arguments=(*event.arguments, *frame.arguments), result=event.result)
         self._invoke(event, cpu, out, event.result, phase="leave")
+
+    def _defer_routine(self, enter: Frame, cpu: CpuState, at: SourceLocation) -> None:
+        """The DDI returned success without running the driver's routine: the system queued it
+        until the adapter or map registers are free ("called at DISPATCH_LEVEL when the system
+        DMA controller or bus-master adapter is available", PGET_SCATTER_GATHER_LIST and
+        PBUILD_SCATTER_GATHER_LIST, wdm.h; PALLOCATE_ADAPTER_CHANNEL likewise), to be paired
+        with the `callback` that carries the request's Context."""
+        context = _context_of(enter.arguments)
+        if context is None:
+            return
+        request = DeferredRoutine(enter.name, enter.arguments, self._pending_build(cpu).get(enter.name), enter.location, at)
+        remember(self.deferred_routines, context, request)
 
     def open_enter(self, cpu: int) -> Frame | None:
         """The innermost `enter` still open on a CPU (the DDI a `callback` there runs for), or None."""

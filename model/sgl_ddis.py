@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .adapter import AllocationAction, allocation_action
 from .bus import BusEntry
-from .cpu import CpuState, Frame
+from .cpu import CpuState
 from .effects import EffectsBuilder
 from .events import Callback, Event, SglRecord
 from .retained import remember
@@ -135,11 +135,11 @@ class SglDdis:
         status = result.name if isinstance(result, Symbol) else status_name(as_int(result) or 0, sgl.storport)
         remember(self.failed_lists, sgl.buffer, replace(sgl, status=status))
 
-    def _bind_got_list(self: Machine, event: Callback, cpu: CpuState, out: EffectsBuilder) -> None:
+    def _bind_got_list(self: Machine, event: Callback, ordinal: int) -> None:
+        """GetScatterGatherList's AdapterListControl runs: the list (`ordinal`) is at its
+        ScatterGather argument, the address the system allocated it at."""
         pointer = as_int(event.arg("ScatterGather"))
-        frame = cpu.frames[-2] if len(cpu.frames) >= 2 else None
-        ordinal = self._pending_build(cpu).get(frame.name) if frame is not None else None
-        sgl = self.lists.get(ordinal) if ordinal is not None else None
+        sgl = self.lists.get(ordinal)
         if sgl is None or pointer is None:
             return
         if self.list_in_buffer.get(sgl.buffer) == sgl.ordinal:
@@ -306,13 +306,13 @@ class SglDdis:
             self._channel_before[(cpu.number, adapter)] = self.channels.get(adapter)
         self.channels[adapter] = self.channels.get(adapter, event.location)
 
-    def _adapter_control_returned(self: Machine, enter: Frame, done: Event, out: EffectsBuilder) -> None:
+    def _adapter_control_returned(self: Machine, arguments: tuple, done: Event, out: EffectsBuilder) -> None:
         """AdapterControl returned. `done -> value` says what (IO_ALLOCATION_ACTION): KeepObject
         keeps the channel for FreeAdapterChannel; DeallocateObjectKeepRegisters releases it and
         keeps the map registers for FreeMapRegisters; DeallocateObject releases both. Where the
         trace does not say, the model takes the documented convention: a bus master's routine
         returns DeallocateObjectKeepRegisters, a system-DMA routine KeepObject."""
-        address = next((as_int(a.value) for a in enter.arguments if a.name == "DmaAdapter"), None)
+        address = next((as_int(a.value) for a in arguments if a.name == "DmaAdapter"), None)
         if address is None:
             return
         adapter = self.adapters.get(address)

@@ -92,7 +92,7 @@ def test_missing_file_and_empty_directory_exit_2(capsys, tmp_path):
     status, out, err = run(capsys, "check", str(tmp_path / "nope.trace"), str(tmp_path / "empty"))
     assert status == 2
     assert f"dmalint: {tmp_path / 'nope.trace'}: error: no such file or directory" in err
-    assert f"dmalint: {tmp_path / 'empty'}: error: no *.trace files in this directory" in err
+    assert f"dmalint: {tmp_path / 'empty'}: error: no *.trace or *.etl files in this directory" in err
 
 
 def test_one_bad_file_does_not_stop_the_others(capsys, tree):

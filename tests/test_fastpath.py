@@ -144,6 +144,7 @@ def test_the_fast_path_handles_comments_blank_lines_and_every_verb():
         "irql=HIGH_LEVEL callback F(X=Y)",
         "leave F",
         "leave F -> STATUS_SUCCESS (A=>1)",
+        "leave AdapterControl (A=[])",  # a warning's column is the argument's, after the name
         "done F",
         "done F -> KeepObject",
         "seq=9 cpu=0 tid=4 irql=DISPATCH_LEVEL done AdapterControl -> 3",

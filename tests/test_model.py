@@ -269,6 +269,57 @@ def test_get_scatter_gather_list_takes_its_pointer_from_the_callback():
     assert effects[-1].released and machine.live_sgls() == ()
 
 
+def test_a_queued_get_routine_runs_later_on_another_cpu_and_binds_its_list():
+    machine, effects = replay(
+        """
+        cpu=0 irql=DISPATCH mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100]
+        cpu=0 irql=DISPATCH enter GetScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE)
+        cpu=0 irql=DISPATCH leave GetScatterGatherList -> STATUS_SUCCESS
+        cpu=1 irql=DISPATCH callback AdapterListControl(DeviceObject=0x1, Irp=NULL, ScatterGather=0xc000, Context=0x3)
+        """
+    )
+    deferred = effects[-1].fact("deferred-routine")
+    assert (deferred.ddi, deferred.entered_at.line, deferred.left_at.line) == ("GetScatterGatherList", 2, 3)
+    assert machine.open_routine(1).runs_for == "GetScatterGatherList"
+    machine, effects = replay(
+        """
+        cpu=1 irql=DISPATCH done AdapterListControl
+        cpu=1 irql=DISPATCH call PutScatterGatherList(DmaAdapter=0xa0, ScatterGather=0xc000, WriteToDevice=FALSE)
+        """,
+        machine,
+    )
+    assert effects[-1].released and machine.live_sgls() == () and machine.deferred_routines == {}
+
+
+def test_a_routine_that_ran_inside_its_ddi_is_not_waited_for():
+    machine, effects = replay(
+        """
+        cpu=0 irql=DISPATCH mdl 0xd0 va=0x10000 offset=0 bytes=0x1000 pfns=[0x100]
+        cpu=0 irql=DISPATCH enter BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x3, WriteToDevice=FALSE, ScatterGatherBuffer=0xc000, ScatterGatherLength=0x100)
+        cpu=0 irql=DISPATCH callback AdapterListControl(DeviceObject=0x1, Irp=NULL, ScatterGather=0xc000, Context=0x3)
+        cpu=0 irql=DISPATCH done AdapterListControl
+        cpu=0 irql=DISPATCH leave BuildScatterGatherList -> STATUS_SUCCESS
+        cpu=0 irql=DISPATCH enter BuildScatterGatherList(DmaAdapter=0xa0, DeviceObject=0x1, Mdl=0xd0, CurrentVa=0x10000, Length=0x1000, ExecutionRoutine=0x2, Context=0x4, WriteToDevice=FALSE, ScatterGatherBuffer=0xd000, ScatterGatherLength=0x100)
+        cpu=0 irql=DISPATCH leave BuildScatterGatherList -> STATUS_INSUFFICIENT_RESOURCES
+        """
+    )
+    assert machine.deferred_routines == {}  # one ran inside, the other failed: none is queued
+
+
+def test_a_queued_adapter_control_decides_the_channel_when_it_returns():
+    machine, effects = replay(
+        """
+        cpu=0 irql=DISPATCH enter AllocateAdapterChannel(DmaAdapter=0xa0, DeviceObject=0x1, NumberOfMapRegisters=1, ExecutionRoutine=0x2, Context=0x3)
+        cpu=0 irql=DISPATCH leave AllocateAdapterChannel -> STATUS_SUCCESS
+        cpu=2 irql=DISPATCH callback AdapterControl(DeviceObject=0x1, Irp=NULL, MapRegisterBase=0x77, Context=0x3)
+        cpu=2 irql=DISPATCH done AdapterControl -> DeallocateObject
+        """
+    )
+    action = effects[-1].fact("allocation-action")
+    assert (action.name, action.assumed, action.adapter) == ("DeallocateObject", False, 0xA0)
+    assert machine.channel_opened_at(0xA0) is None
+
+
 # --- pool, MDLs, common buffers ------------------------------------------------------------
 
 
