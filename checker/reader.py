@@ -19,6 +19,7 @@ from model.events import Comment, Directive, Event, UnknownDirective, VersionDir
 from model.location import SourceLocation
 
 from .errors import EmptyTraceError, NotUtf8Error, TraceNotFoundError, TraceSyntaxError, UnsupportedVersionError
+from .etl import capture_lines, is_etl
 from .fastpath import FALLBACK as _FALLBACK
 from .parser import LineParser
 
@@ -77,7 +78,7 @@ def read_trace(source: TraceSource) -> Iterator[Item]:
     try:
         if source.path is not None and _is_capture(stream):
             stream.close()
-            yield from _read_lines(_capture_blocks(source.path), source.display)
+            yield from _read_lines(_capture_blocks(source.path, source.display), source.display)
             return
         yield from read_stream(stream, source.display)
     finally:
@@ -147,20 +148,13 @@ _CAPTURE_BLOCK = 4096  # lines of a capture's text handed on at a time
 
 
 def _is_capture(stream: BinaryIO) -> bool:
-    try:  # TEMPORARY until checker/etl.py lands
-        from .etl import is_etl  # only a capture needs the ETL reader
-    except ImportError:
-        return False
-
     peek = getattr(stream, "peek", None)
     return peek is not None and is_etl(peek(_CAPTURE_HEAD)[:_CAPTURE_HEAD])
 
 
-def _capture_blocks(path: Path) -> Iterator[list[str]]:
+def _capture_blocks(path: Path, display: str) -> Iterator[list[str]]:
     """The text of an ETL capture, a block of lines at a time."""
-    from .etl import capture_lines
-
-    lines = capture_lines(path)
+    lines = capture_lines(path, display=display)
     while block := list(islice(lines, _CAPTURE_BLOCK)):
         yield block
 

@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import DmalintError
+from ..etl import capture_lines, is_etl
+
 __all__ = ["CONTEXT_LINES", "ExcerptLine", "excerpt", "read_lines"]
 
 CONTEXT_LINES = 2
@@ -17,6 +20,7 @@ _WIDTH = 400  # characters of a line shown at most (the rest is in the trace)
 _FAR = 100  # a marked column further right than this shifts the excerpt left ...
 _LEAD = 40  # ... to show this many characters before it
 _BOM = "\ufeff"
+_ETL_HEAD = 512  # bytes enough to tell an ETL capture
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +42,8 @@ def _printable(text: str) -> str:
 
 def read_lines(path: Path, wanted: Iterable[int]) -> dict[int, str]:
     """The text of the `wanted` line numbers (1-based) of a file, read in one pass that stops
-    after the last one. Undecodable bytes become U+FFFD; a missing file gives {}."""
+    after the last one. Undecodable bytes become U+FFFD; a missing file gives {}. An ETL
+    capture's lines are those of the text dmalint checked (`checker.etl.capture_lines`)."""
     numbers = set(wanted)
     if not numbers:
         return {}
@@ -46,13 +51,16 @@ def read_lines(path: Path, wanted: Iterable[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     try:
         with path.open("rb") as stream:
-            for number, raw in enumerate(stream, start=1):
+            if is_etl(stream.peek(_ETL_HEAD)[:_ETL_HEAD]):
+                lines: Iterable[str] = capture_lines(path, display=str(path))
+            else:
+                lines = (raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace") for raw in stream)
+            for number, text in enumerate(lines, start=1):
                 if number in numbers:
-                    text = raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
                     found[number] = text.removeprefix(_BOM) if number == 1 else text
                 if number >= last:
                     break
-    except OSError:
+    except (OSError, DmalintError):
         return {}
     return found
 
