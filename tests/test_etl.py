@@ -23,9 +23,9 @@ from checker.parser import LineParser
 from model.location import SourceLocation
 
 from .etl_writer import TL, dump_to_etl, kit_event, provider_guid, tl_event, tl_event_metadata, write_etl
-from .helpers import ROOT, SHARED, check_bytes
+from .helpers import ROOT, check_bytes
 
-DATA = SHARED / "data" / "etl"
+DATA = ROOT / "tests" / "fixtures" / "etl"  # copied from ../shared/data/etl (Apache-2.0, licence beside them)
 LXCORE = DATA / "lxcore_kernel.etl"
 AMSI = DATA / "AMSITrace.etl"
 START = 1_000_000  # the writer's session start, in 10 MHz ticks

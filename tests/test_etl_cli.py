@@ -11,9 +11,9 @@ from checker import cli
 from checker.etl import capture_lines
 
 from .etl_writer import TL, kit_event, tl_event, write_etl
-from .helpers import ROOT, SHARED
+from .helpers import ROOT
 
-REAL = SHARED / "data" / "etl"
+REAL = ROOT / "tests" / "fixtures" / "etl"
 CLEAN = [
     "seq={seq} cpu={cpu} tid=4 irql=PASSIVE_LEVEL call ExAllocatePool2(Flags=POOL_FLAG_NON_PAGED, NumberOfBytes=0x100, Tag=0x41424344) -> 0xffffb00012340000",
     "seq={seq} cpu={cpu} tid=4 irql=PASSIVE_LEVEL mem write 0xffffb00012340000 0x100",
