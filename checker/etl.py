@@ -53,6 +53,7 @@ __all__ = [
     "REORDER_WINDOW",
     "capture_lines",
     "is_etl",
+    "stream_is_etl",
 ]
 
 KIT_PROVIDER_NAME = "Dmalint.Capture"
@@ -204,6 +205,16 @@ def is_etl(head: bytes) -> bool:
         return False
     htype, mflags, packet_size, hook_type, group = head[74], head[75], *struct.unpack_from("<HBB", head, 76)
     return htype in (1, 2) and mflags == 0xC0 and hook_type == 0 and group == 0 and 32 + 56 <= packet_size <= end - 72
+
+
+_HEAD = 512  # bytes of a file enough for `is_etl`
+
+
+def stream_is_etl(stream: object) -> bool:
+    """Whether a binary stream opened on a file starts an ETL file, without consuming it (it
+    peeks; a stream that cannot peek, such as a pipe read another way, is taken as text)."""
+    peek = getattr(stream, "peek", None)
+    return peek is not None and is_etl(peek(_HEAD)[:_HEAD])
 
 
 class EtlFile:

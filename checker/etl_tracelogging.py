@@ -269,36 +269,31 @@ _TRAITS: dict[bytes, ProviderTraits | TraceLoggingError] = {}
 _CACHE_LIMIT = 4096
 
 
-def schema_for(blob: bytes) -> EventSchema:
-    """The schema of an event metadata blob, parsed once per distinct blob (bounded cache)."""
-    found = _SCHEMAS.get(blob)
+def _parsed(cache: dict, parse: Callable[[bytes], object], blob: bytes) -> object:
+    """`parse(blob)`, once per distinct blob (bounded cache); a blob that does not parse raises
+    its TraceLoggingError again each time it is asked for."""
+    found = cache.get(blob)
     if found is None:
         try:
-            found = parse_event_metadata(blob)
+            found = parse(blob)
         except TraceLoggingError as error:
             found = error
-        if len(_SCHEMAS) >= _CACHE_LIMIT:
-            _SCHEMAS.clear()
-        _SCHEMAS[blob] = found
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[blob] = found
     if isinstance(found, TraceLoggingError):
         raise found
     return found
+
+
+def schema_for(blob: bytes) -> EventSchema:
+    """The schema of an event metadata blob, parsed once per distinct blob (bounded cache)."""
+    return _parsed(_SCHEMAS, parse_event_metadata, blob)  # type: ignore[return-value]
 
 
 def traits_for(blob: bytes) -> ProviderTraits:
     """The provider traits of a blob, parsed once per distinct blob (bounded cache)."""
-    found = _TRAITS.get(blob)
-    if found is None:
-        try:
-            found = parse_provider_traits(blob)
-        except TraceLoggingError as error:
-            found = error
-        if len(_TRAITS) >= _CACHE_LIMIT:
-            _TRAITS.clear()
-        _TRAITS[blob] = found
-    if isinstance(found, TraceLoggingError):
-        raise found
-    return found
+    return _parsed(_TRAITS, parse_provider_traits, blob)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------

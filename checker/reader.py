@@ -19,7 +19,7 @@ from model.events import Comment, Directive, Event, UnknownDirective, VersionDir
 from model.location import SourceLocation
 
 from .errors import EmptyTraceError, NotUtf8Error, TraceNotFoundError, TraceSyntaxError, UnsupportedVersionError
-from .etl import capture_lines, is_etl
+from .etl import capture_lines, stream_is_etl
 from .fastpath import FALLBACK as _FALLBACK
 from .parser import LineParser
 
@@ -76,7 +76,7 @@ def read_trace(source: TraceSource) -> Iterator[Item]:
     `checker.etl.capture_lines` makes of it, so its line numbers are that text's."""
     stream = source.open()
     try:
-        if source.path is not None and _is_capture(stream):
+        if source.path is not None and stream_is_etl(stream):
             stream.close()
             yield from _read_lines(_capture_blocks(source.path, source.display), source.display)
             return
@@ -143,13 +143,7 @@ def _text_blocks(stream: BinaryIO, path: str) -> Iterator[list[str]]:
             raise _not_utf8(block, problem, offset, number + 1, path)
 
 
-_CAPTURE_HEAD = 512  # bytes of a file enough to tell an ETL capture
 _CAPTURE_BLOCK = 4096  # lines of a capture's text handed on at a time
-
-
-def _is_capture(stream: BinaryIO) -> bool:
-    peek = getattr(stream, "peek", None)
-    return peek is not None and is_etl(peek(_CAPTURE_HEAD)[:_CAPTURE_HEAD])
 
 
 def _capture_blocks(path: Path, display: str) -> Iterator[list[str]]:

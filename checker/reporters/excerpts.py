@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DmalintError
-from ..etl import capture_lines, is_etl
+from ..etl import capture_lines, stream_is_etl
 
 __all__ = ["CONTEXT_LINES", "ExcerptLine", "excerpt", "read_lines"]
 
@@ -20,7 +20,6 @@ _WIDTH = 400  # characters of a line shown at most (the rest is in the trace)
 _FAR = 100  # a marked column further right than this shifts the excerpt left ...
 _LEAD = 40  # ... to show this many characters before it
 _BOM = "\ufeff"
-_ETL_HEAD = 512  # bytes enough to tell an ETL capture
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,7 @@ def read_lines(path: Path, wanted: Iterable[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     try:
         with path.open("rb") as stream:
-            if is_etl(stream.peek(_ETL_HEAD)[:_ETL_HEAD]):
+            if stream_is_etl(stream):
                 lines: Iterable[str] = capture_lines(path, display=str(path))
             else:
                 lines = (raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace") for raw in stream)
