@@ -63,6 +63,14 @@ class Irql:
     def __ge__(self, other: Irql) -> bool:
         return self.level >= other.level
 
+    def is_level(self, expected: Irql) -> bool:
+        """True if this logged level is `expected`. A capture can only log a number for a
+        device level (the HAL chooses it), so any level above DISPATCH_LEVEL and below
+        HIGH_LEVEL is DIRQL."""
+        if expected.name == "DIRQL":
+            return 2 < self.level < 31 and self.name != "HIGH_LEVEL"
+        return self == expected
+
 
 PASSIVE_LEVEL = Irql(0, "PASSIVE_LEVEL")
 APC_LEVEL = Irql(1, "APC_LEVEL")

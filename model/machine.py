@@ -44,7 +44,7 @@ from .events import (
     TargetDirective,
 )
 from .intervals import IntervalMap
-from .irql import DIRQL, DISPATCH_LEVEL, Irql
+from .irql import DIRQL, DISPATCH_LEVEL, PASSIVE_LEVEL, Irql
 from .location import SourceLocation
 from .lock_ddis import LockDdis
 from .mdl import Mdl
@@ -69,6 +69,9 @@ ROUTINE_IRQL: dict[str, Irql] = {
     **{name: DISPATCH_LEVEL for name in ("AdapterControl", "AdapterListControl", "StartIo", "DpcForIsr", "CustomDpc",
                                         "HwStorStartIo", "HwStorBuildIo", "HwStorDpcRoutine", "HwStorTimer")},
     **{name: DIRQL for name in ("InterruptService", "HwStorInterrupt", "HwMSIInterruptRoutine", "SynchCritSection")},
+    # "The port driver calls HwStorPassiveInitializeRoutine at PASSIVE_LEVEL" (nc-storport-hw_passive_initialize_routine);
+    # "In most cases, StorPort calls the HwStorFindAdapter routine at IRQL == PASSIVE_LEVEL" (nc-storport-hw_find_adapter)
+    **{name: PASSIVE_LEVEL for name in ("HwStorPassiveInitializeRoutine", "HwStorFindAdapter")},
 }
 # DDIs whose effect starts at `enter`: the routine they run already holds the list or channel.
 RUNS_AT_ENTER = frozenset(
@@ -98,8 +101,9 @@ RUNS_ROUTINE_AT_DISPATCH = {
 
 
 def _context_of(arguments: tuple) -> int | None:
-    """The Context argument of a DDI or routine that carries one."""
-    return next((as_int(a.value) for a in arguments if a.name == "Context"), None)
+    """The Context argument of a DDI or routine that carries one (AllocateAdapterChannelEx
+    calls it ExecutionContext)."""
+    return next((as_int(a.value) for a in arguments if a.name in ("Context", "ExecutionContext")), None)
 
 
 class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
@@ -363,7 +367,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
                 out.fact("deferred-routine", deferred)
         expected = DISPATCH_LEVEL if runs_for in RUNS_ROUTINE_AT_DISPATCH else ROUTINE_IRQL.get(event.name)
         captured = event.context.irql
-        if expected is not None and captured is not None and captured != expected:
+        if expected is not None and captured is not None and not captured.is_level(expected):
             out.fact("routine-irql", (expected, captured))
         entry = captured if captured is not None else expected if expected is not None else cpu.irql
         cpu.frames.append(Frame("callback", event.name, event.location, entry, cpu.irql, runs_for, arguments))

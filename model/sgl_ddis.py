@@ -39,6 +39,7 @@ class SglDdis:
         "AllocateAdapterChannel": "_allocate_channel",
         "AllocateAdapterChannelEx": "_allocate_channel",
         "FreeAdapterChannel": "_free_channel",
+        "CancelAdapterChannel": "_cancel_channel",
         "MapTransfer": "_map_transfer",
         "FlushAdapterBuffers": "_flush",
         "FreeMapRegisters": "_free_map_registers",
@@ -305,6 +306,29 @@ class SglDdis:
         if phase == "enter":
             self._channel_before[(cpu.number, adapter)] = self.channels.get(adapter)
         self.channels[adapter] = self.channels.get(adapter, event.location)
+
+    def _cancel_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+        """CancelAdapterChannel returned TRUE: the pending request with this DmaTransferContext
+        (AllocateAdapterChannelEx, GetScatterGatherListEx or BuildScatterGatherListEx) is
+        cancelled: "no resources are allocated and the execution routine is not called"
+        (PCANCEL_ADAPTER_CHANNEL, wdm.h). FALSE: the routine has run or will run."""
+        if not as_bool(result):
+            return
+        transfer = as_int(event.arg("DmaTransferContext"))  # type: ignore[attr-defined]
+        for context, request in list(self.deferred_routines.items()):
+            if next((as_int(a.value) for a in request.arguments if a.name == "DmaTransferContext"), None) != transfer:
+                continue
+            del self.deferred_routines[context]
+            if request.ordinal is not None:
+                sgl = self.lists.get(request.ordinal)
+                if sgl is not None:
+                    self._drop_list(sgl)
+                    out.released.append(sgl)
+            else:
+                adapter = next((as_int(a.value) for a in request.arguments if a.name == "DmaAdapter"), None)
+                if adapter is not None and self.channels.get(adapter) == request.entered_at:
+                    del self.channels[adapter]
+            return
 
     def _adapter_control_returned(self: Machine, arguments: tuple, done: Event, out: EffectsBuilder) -> None:
         """AdapterControl returned. `done -> value` says what (IO_ALLOCATION_ACTION): KeepObject

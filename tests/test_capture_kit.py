@@ -1,0 +1,290 @@
+"""The capture kit (capture/): compiled with mingw, run under wine against a fake kernel,
+its traces checked by dmalint. Skips when the cross toolchain or wine is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bench.capture_cost import DDK, GCC, INSTALL, find_wine, missing
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURE = ROOT / "capture"
+HARNESS = ROOT / "tests" / "capture"
+FLAGS = ["-Wall", "-Wextra", "-Werror", "-Wno-multichar", "-DPOOL_TAGGING", f"-I{DDK}"]
+PLANTS = ["SGL001", "SGL002", "SGL003", "POOL001", "IRQL001", "LOCK003"]
+GUID_BYTES = bytes.fromhex("2220c8484fb1be561364624fff462dca")
+
+pytestmark = pytest.mark.skipif(
+    missing() is not None, reason=f"capture kit needs mingw and wine: {missing()}; install: {INSTALL}"
+)
+
+
+class Kit:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.env = dict(os.environ, WINEPREFIX=str(out / "wineprefix"), WINEDEBUG="-all")
+
+    def compile(self, source: Path, *defines: str) -> Path:
+        obj = self.out / f"{source.stem}{''.join(d.replace('-D', '_') for d in defines)}.o"
+        subprocess.run([GCC, "-O2", *FLAGS, f"-I{CAPTURE}", f"-I{HARNESS}", *defines, "-c", "-o", str(obj), str(source)],
+                       check=True, capture_output=True, text=True)
+        return obj
+
+    def link(self, name: str, objects: list[Path]) -> Path:
+        exe = self.out / f"{name}.exe"
+        subprocess.run([GCC, "-o", str(exe), *map(str, objects)], check=True, capture_output=True, text=True)
+        return exe
+
+
+    def run(self, exe: Path, scenario: str = "clean", env: dict | None = None) -> tuple[int, str]:
+        # stdin and stderr not inherited: wine's own services would hold a pipe open for seconds
+        proc = subprocess.run([find_wine(), str(exe), scenario], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, text=True, env=dict(self.env, **(env or {})), timeout=60)
+        return proc.returncode, proc.stdout
+
+    def check(self, text: str, name: str) -> dict:
+        path = self.out / f"{name}.trace"
+        path.write_text(text)
+        return _dmalint_check(path)[1]
+
+    def capture_all(self, runs: dict[str, tuple[str, str]]) -> None:
+        """Runs each (exe, scenario) and checks all their traces with one `dmalint check DIR`."""
+        traces = self.out / "traces"
+        traces.mkdir()
+        self.captured = {}
+        for name, (exe, scenario) in runs.items():
+            rc, text = self.run(self.exes[exe], scenario)
+            (traces / f"{name}.trace").write_text(text)
+            self.captured[name] = (rc, text)
+        report = _dmalint_check(traces)[1]
+        self.reports = {
+            name: {"files": [f for f in report["files"] if Path(f["path"]).stem == name],
+                   "findings": [f for f in report["findings"] if Path(f["path"]).stem == name]}
+            for name in runs
+        }
+
+    def captured_run(self, name: str) -> tuple[int, list[str], dict]:
+        rc, text = self.captured[name]
+        return rc, text.splitlines(), self.reports[name]
+
+
+def _dmalint_check(path: Path) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "checker", "check", str(path), "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+SCENARIOS = ["clean", "v1", "v2", "v3", "fail", "defer", "notramp", "longline"]
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    k = Kit(tmp_path_factory.mktemp("capture-kit"))
+    # one wine server for the session: each run then starts in a tenth of a second, not half a second
+    server = Path(find_wine()).with_name("wineserver")
+    server = str(server) if server.exists() else "wineserver"
+    subprocess.run([server, "-p"], env=k.env, capture_output=True)
+    callback = "-DDMALINT_SINK_CALLBACK"
+    sinks = {"callback": (callback,), "etw": ()}  # the kit, the fake kernel and the harness, per sink
+    samples = {"clean": (), **{p: (f"-DPLANT_{p}",) for p in PLANTS}}
+    kit_sources = [CAPTURE / "dmalint_capture.c", HARNESS / "fake_kernel.c", HARNESS / "harness.c"]
+    sample = CAPTURE / "samples" / "wdm_busmaster.c"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        common = {sink: [pool.submit(k.compile, src, *d) for src in kit_sources] for sink, d in sinks.items()}
+        drivers = {name: pool.submit(k.compile, sample, *d) for name, d in samples.items()}
+        common = {sink: [f.result() for f in fs] for sink, fs in common.items()}
+        builds = {name: (f.result(), "callback") for name, f in drivers.items()}
+        builds.update({"etw": (builds["clean"][0], "etw"), "etw_POOL001": (builds["POOL001"][0], "etw")})
+        links = {name: pool.submit(k.link, name, [obj, *common[sink]]) for name, (obj, sink) in builds.items()}
+        k.exes = {name: f.result() for name, f in links.items()}
+    k.capture_all({**{s: ("clean", s) for s in SCENARIOS}, **{p: (p, "clean") for p in PLANTS}})
+    yield k
+    subprocess.run([server, "-k"], env=k.env, capture_output=True)
+
+
+def _clean(kit: Kit, scenario: str) -> list[str]:
+    rc, lines, report = kit.captured_run(scenario)
+    assert rc == 0, f"harness exit {rc} (3: pool left allocated, 4: the HAL got the wrapper adapter)"
+    assert report["files"][0]["unparsed_lines"] == 0
+    assert report["files"][0]["warnings"] == []
+    found = report["findings"]
+    assert found == [], [(f["code"], f["line"], f["message"]) for f in found]
+    return lines
+
+
+def test_every_capture_file_compiles_with_werror():
+    files = sorted(CAPTURE.rglob("*.c"))
+    assert files
+    for f in files:
+        proc = subprocess.run([GCC, "-fsyntax-only", *FLAGS, f"-I{CAPTURE}", f"-I{f.parent}", str(f)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_legacy_export_is_refused(tmp_path):
+    src = tmp_path / "legacy.c"
+    src.write_text('#include <wdm.h>\n#include "dmalint_capture.h"\n'
+                   "void f(PADAPTER_OBJECT a, PMDL m, PVOID b, PVOID va, PULONG l)"
+                   "{ (void)IoMapTransfer(a, m, b, va, l, TRUE); }\n")
+    proc = subprocess.run([GCC, "-fsyntax-only", *FLAGS, f"-I{CAPTURE}", str(src)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "call Adapter->DmaOperations->MapTransfer" in proc.stderr
+
+
+def test_clean_wdm_sample(kit):
+    lines = _clean(kit, "clean")
+    assert lines[0] == '@driver name="driver.sys"'
+    assert re.match(r"seq=2 cpu=0 tid=16 irql=PASSIVE_LEVEL call IoGetDmaAdapter\(", lines[1])
+    seqs = [int(m.group(1)) for m in (re.match(r"seq=(\d+) ", x) for x in lines) if m]
+    assert seqs == list(range(2, len(lines) + 1))
+    assert any("done AdapterControl -> DeallocateObjectKeepRegisters" in x for x in lines)
+    assert any(re.search(r"mdl \S+ va=\S+ offset=0x9d0 bytes=0x3000 pfns=\[", x) for x in lines)
+
+
+@pytest.mark.parametrize("plant", PLANTS)
+def test_planted_variant(kit, plant):
+    rc, lines, report = kit.captured_run(plant)
+    found = report["findings"]
+    codes = [f["code"] for f in found]
+    assert plant in codes, codes
+    if plant == "SGL001":
+        # The list never put is reported at the end of the trace, pointing at its build. The
+        # same lost list also makes every later free of its MDL, reuse of its buffer and the
+        # PutDmaAdapter wrong, and dmalint reports those too until consequences fold under
+        # their root finding (issue 16): each of them names the lost list or its build.
+        root = next(f for f in found if f["code"] == "SGL001")
+        built = root["related"][0]["line"]
+        assert "enter BuildScatterGatherList(" in lines[built - 1]
+        address = f"{root['facts']['list']:#x}"
+        assert sorted(set(codes)) == ["ADP001", "SGL001", "SGL003", "SGL010", "SGL012"], codes
+        assert all(address in f["message"] or f"built at lines {built}]" in f["message"] for f in found), \
+            [f["message"] for f in found]
+        return
+    assert codes == [plant], [(f["code"], f["line"], f["message"]) for f in found]
+    line = lines[found[0]["line"] - 1]
+    expected = {"SGL002": "call PutScatterGatherList(", "SGL003": "mem read ", "POOL001": "call ExFreePoolWithTag(",
+                "IRQL001": "enter BuildScatterGatherList(", "LOCK003": "done DpcForIsr"}[plant]
+    assert expected in line, line
+
+
+def test_v1_and_v2_tables(kit):
+    lines = _clean(kit, "v1")
+    assert not any("BuildScatterGatherList" in x for x in lines)
+    assert any("call MapTransfer(" in x for x in lines)
+    lines = _clean(kit, "v2")
+    assert any("enter BuildScatterGatherList(" in x for x in lines)
+
+
+def test_v3_table(kit):
+    # exit 0: every operation reached the HAL with its own adapter, the slot the kit does not
+    # log (FlushDmaBuffer) got its arguments intact, and the cancelled request's trampoline was freed
+    lines = _clean(kit, "v3")
+    assert any("call GetDmaAdapterInfo(" in x for x in lines)
+    assert any("enter BuildScatterGatherListEx(" in x and "Offset=0x200" in x for x in lines)
+    assert any(x.endswith("leave BuildScatterGatherListEx -> STATUS_SUCCESS") for x in lines)
+    assert any(re.search(r"leave BuildScatterGatherListEx -> STATUS_SUCCESS \(ScatterGatherList=>0x[0-9a-f]+\)$", x)
+               for x in lines)
+    assert any("call CancelAdapterChannel(" in x and x.endswith("-> TRUE") for x in lines)
+    assert not any("FlushDmaBuffer" in x for x in lines)
+
+
+def test_no_memory_for_a_trampoline_loses_the_routine_run(kit):
+    rc, lines, report = kit.captured_run("notramp")
+    assert rc == 0
+    lost = [x for x in lines if " lost records=" in x]
+    assert len(lost) == 1 and " lost records=3 " in lost[0]  # callback, sgl and done
+    assert [f["code"] for f in report["findings"]] == ["TRACE007"]
+
+
+def test_failing_build_is_clean_and_frees_trampoline(kit):
+    lines = _clean(kit, "fail")  # exit 0: no pool left, the trampoline included
+    assert any("leave BuildScatterGatherList -> STATUS_INSUFFICIENT_RESOURCES" in x for x in lines)
+
+
+def test_deferred_callback_on_another_cpu(kit):
+    lines = _clean(kit, "defer")
+    leave = max(i for i, x in enumerate(lines) if "leave BuildScatterGatherList" in x)
+    callbacks = [i for i, x in enumerate(lines) if "callback AdapterListControl" in x]
+    assert callbacks[-1] > leave and " cpu=1 " in lines[callbacks[-1]]
+
+
+def test_too_long_line_becomes_lost(kit):
+    rc, lines, report = kit.captured_run("longline")
+    lost = [x for x in lines if " lost records=1 " in x]
+    assert lost and 'reason="line longer than DMALINT_LINE_MAX (1024 bytes)"' in lost[0]
+    codes = [f["code"] for f in report["findings"]]
+    assert codes == ["TRACE007"]
+
+
+def _dump_records(data: bytes):
+    assert data[:8] == b"DMALDUMP"
+    pos = 8
+    while pos < len(data):
+        (size,) = struct.unpack_from("<I", data, pos)
+        rec = data[pos + 4:pos + 4 + size]
+        pos += 4 + size
+        cpu, pid, tid, ts = struct.unpack_from("<IIIQ", rec, 0)
+        guid = rec[20:36]
+        ev_id, ver, chan, level, opcode, task, kw = struct.unpack_from("<HBBBBHQ", rec, 36)
+        (count,) = struct.unpack_from("<I", rec, 52)
+        p, descs = 56, []
+        for _ in range(count):
+            typ = rec[p]
+            assert rec[p + 1:p + 4] == b"\0\0\0"
+            (n,) = struct.unpack_from("<I", rec, p + 4)
+            descs.append((typ, rec[p + 8:p + 8 + n]))
+            p += 8 + n
+        assert p == len(rec)
+        yield guid, (ev_id, ver, chan, level, opcode, task, kw), descs
+
+
+def test_tracelogging_dump_is_well_formed(kit, tmp_path):
+    dump = tmp_path / "capture.dump"
+    rc, _ = kit.run(kit.exes["etw"], "clean", {"DMALINT_ETW_DUMP": str(dump)})
+    assert rc == 0
+    lines = []
+    for guid, desc, descs in _dump_records(dump.read_bytes()):
+        assert guid == GUID_BYTES
+        assert desc == (0, 0, 11, 5, 0, 0, 1)
+        assert [t for t, _ in descs] == [2, 1, 0, 0, 0]
+        traits, meta = descs[0][1], descs[1][1]
+        assert struct.unpack_from("<H", traits)[0] == len(traits) and traits[2:] == b"Dmalint.Capture\0"
+        assert struct.unpack_from("<H", meta)[0] == len(meta)
+        assert meta[2:] == b"\0Line\0Seq\0\x0aLine\0\x97\x23"
+        seq = struct.unpack("<Q", descs[2][1])[0]
+        (count,) = struct.unpack("<H", descs[3][1])
+        text = descs[4][1].decode("utf-8")
+        assert count == len(text)
+        if not text.startswith("@"):
+            assert text.startswith(f"seq={seq} ")
+        else:
+            assert seq == 1
+        lines.append(text)
+    assert lines[0] == '@driver name="driver.sys"'
+    found = kit.check("\n".join(lines) + "\n", "etw")["findings"]
+    assert found == []
+
+
+@pytest.mark.parametrize("name, scenario, expected", [("etw", "defer", []), ("etw_POOL001", "clean", ["POOL001"])])
+def test_capture_etl_end_to_end(kit, tmp_path, name, scenario, expected):
+    """The TraceLogging sink's events, in an ETL file laid out as a real session writes it (the
+    test writer), checked with `dmalint check capture.etl`."""
+    from tests.etl_writer import dump_to_etl
+
+    dump, etl = tmp_path / "capture.dump", tmp_path / "capture.etl"
+    rc, _ = kit.run(kit.exes[name], scenario, {"DMALINT_ETW_DUMP": str(dump)})
+    assert rc == 0
+    dump_to_etl(dump, etl)
+    status, report = _dmalint_check(etl)
+    codes = [f["code"] for f in report["findings"]]
+    assert codes == expected, [(f["code"], f["line"], f["message"]) for f in report["findings"]]
+    assert report["files"][0]["unparsed_lines"] == 0
+    assert status == (1 if expected else 0)
