@@ -69,6 +69,9 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", metavar="CODES", help="do not report these rules (TRACE001 and TRACE007 cannot be ignored)")
     gate = check.add_argument_group("gating and outputs")
     gate.add_argument("--fail-on", choices=FAIL_ON, help="the lowest severity that exits 1 (default: error)")
+    gate.add_argument("--no-fold", action="store_true",
+                      help="report consequences as findings of their own, not folded under their root finding "
+                           "(configuration: fold = false)")
     gate.add_argument("--baseline", metavar="FILE", help="hide the findings FILE records; report only new ones")
     gate.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE (exit 0 unless the run failed)")
     gate.add_argument("--prune-baseline", action="store_true", help="with --baseline: drop from FILE the entries that no longer occur")
@@ -223,6 +226,7 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         severities=severities,
         baseline=baseline,
         timeline=any(fmt == "html" for fmt, _ in outputs),
+        fold=config.fold and not args.no_fold,
     )
     listener = _Listener(sys.stderr, quiet=args.quiet)
     streamed = outputs[0] if len(outputs) == 1 and outputs[0][0] in _STREAMING and not args.write_baseline else None
@@ -234,7 +238,7 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
 
     status = _exit_status(result, fail_on)
     if args.write_baseline:
-        count = Baseline.write(Path(args.write_baseline), result.findings)
+        count = Baseline.write(Path(args.write_baseline), [f for f in result.findings if f.consequence_of is None])
         print(f"dmalint: wrote {count} finding(s) to the baseline {args.write_baseline}", file=sys.stderr)
         status = EXIT_FAILED if result.failed else EXIT_CLEAN
     if args.prune_baseline and baseline is not None and baseline_path is not None:

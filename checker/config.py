@@ -4,7 +4,8 @@ directory). Command-line options override it.
 
 Keys: `select`, `ignore` (lists of codes, names or families), `severity` (a table: code ->
 error | warning | note), `fail-on` (error | warning | note | never), `rules` (extra rule
-directories, relative to the file), `baseline` (a baseline file, relative to the file).
+directories, relative to the file), `baseline` (a baseline file, relative to the file),
+`fold` (true | false: fold consequences under their root finding; true by default).
 An unknown key, or a value of the wrong kind, is an error naming the file, line and key.
 """
 
@@ -22,7 +23,7 @@ __all__ = ["Config", "find_config", "load_config"]
 
 FAIL_ON = ("error", "warning", "note", "never")
 SEVERITIES = ("error", "warning", "note")
-_KEYS = {"select", "ignore", "severity", "fail-on", "rules", "baseline"}
+_KEYS = {"select", "ignore", "severity", "fail-on", "rules", "baseline", "fold"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Config:
     fail_on: str | None = None
     rules: tuple[Path, ...] = ()
     baseline: Path | None = None
+    fold: bool = True
 
 
 def find_config(start: Path) -> Path | None:
@@ -84,6 +86,9 @@ def load_config(path: Path | None) -> Config:
     baseline = table.get("baseline")
     if baseline is not None and not isinstance(baseline, str):
         raise UsageError(f"{where('baseline')}: baseline must be a file name")
+    fold = table.get("fold", True)
+    if not isinstance(fold, bool):
+        raise UsageError(f"{where('fold')}: fold must be true or false, not {fold!r}")
     select = table.get("select")
     return Config(
         path=path,
@@ -93,6 +98,7 @@ def load_config(path: Path | None) -> Config:
         fail_on=fail_on,
         rules=tuple(base / directory for directory in _strings(table.get("rules", []), "rules", where)),
         baseline=None if baseline is None else base / baseline,
+        fold=fold,
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from model.location import SourceLocation
 
-__all__ = ["Finding", "Related", "Severity", "Suppressed", "fingerprint"]
+__all__ = ["Finding", "Related", "Root", "Severity", "Suppressed", "fingerprint"]
 
 
 class Severity(enum.StrEnum):
@@ -36,6 +36,15 @@ class Related:
 
 
 @dataclass(frozen=True, slots=True)
+class Root:
+    """The earlier error finding a consequence folds under: its code, where it is and its fingerprint."""
+
+    code: str
+    location: SourceLocation
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One violation, at the event that carries it, with the events that led to it.
 
@@ -43,6 +52,10 @@ class Finding:
     an unparsed line) for reporters that show more than the message. `fingerprint` is stable
     across edits that move lines: it is made of the code, the path and the identity of the
     objects involved, never the line number.
+
+    `consequence_of` is set when the finding judges only objects an earlier error finding
+    already declared lost or broken (checker/folding.py): it is shown under that root and not
+    counted among the findings that gate a run.
     """
 
     code: str
@@ -55,6 +68,7 @@ class Finding:
     fingerprint: str = ""
     cpu: int | None = None  # the CPU and IRQL of the event the finding is on
     irql: str | None = None
+    consequence_of: Root | None = None
 
     @property
     def sort_key(self) -> tuple:

@@ -191,7 +191,7 @@ def _compiled(root: yaml.Node, data: dict, path: str) -> tuple[list[RuleProblem]
     from .checks import CheckError, compile_checks
 
     try:
-        return [], compile_checks(data)
+        checks = compile_checks(data)
     except CheckError as error:
         node, _ = _node_at(root, error.path)
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
@@ -199,6 +199,28 @@ def _compiled(root: yaml.Node, data: dict, path: str) -> tuple[list[RuleProblem]
             column += error.column - 1 + (1 if node.style in ("'", '"') else 0)
         where = "/".join(str(part) for part in error.path)
         return [RuleProblem(path, line, column, f"{where}: {error.message}")], ()
+    return _fold_problems(root, data, path), checks
+
+
+def _fold_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProblem]:
+    """A `fold:` section names only values the rule's checks compute."""
+    from .folding import fold_of
+
+    fold = fold_of(data)
+    if fold is None:
+        return []
+    check = data.get("check")
+    values = {name for one in (check if isinstance(check, list) else [check]) if isinstance(one, dict)
+              for name in (one.get("values") or {})}
+    problems = []
+    for section, pairs in (("about", fold.about), ("keeps", fold.keeps)):
+        for kind, name in pairs:
+            if name not in values:
+                node, _ = _node_at(root, ["fold", section, kind])
+                problems.append(RuleProblem(path, node.start_mark.line + 1, node.start_mark.column + 1,
+                                            f"fold/{section}/{kind}: '{name}' is not one of the check's values "
+                                            f"({', '.join(sorted(values)) or 'none'})"))
+    return problems
 
 
 def validate_rule_file(path: Path) -> list[RuleProblem]:

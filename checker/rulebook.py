@@ -11,6 +11,7 @@ from typing import Any
 from .checks import Check
 from .errors import RuleFileError
 from .findings import Severity
+from .folding import Fold, fold_of
 from .resources import rules_dir
 from .rule_schema import RuleProblem, examine_rule_file
 
@@ -30,6 +31,7 @@ class Rule:
     path: Path
     doc: Mapping[str, Any]
     checks: tuple[Check, ...] = ()
+    fold: Fold | None = None  # what its findings are about, for folding consequences (checker/folding.py)
 
     @property
     def family(self) -> str:
@@ -42,6 +44,7 @@ class Rulebook:
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = {rule.code: rule for rule in sorted(rules, key=lambda rule: rule.code)}
         self._dispatch: dict[frozenset[str] | None, Any] = {}
+        self.folds = {rule.code: rule.fold for rule in self.rules.values() if rule.fold is not None}
 
     def dispatch(self, selection: frozenset[str] | None = None) -> Any:
         """The selected rules' checks sorted by (verb, DDI) for the engine, made once."""
@@ -121,6 +124,7 @@ def _rule(path: Path, data: dict, checks: tuple[Check, ...]) -> Rule:
         message=str(data["message"]),
         path=path,
         doc=data,
+        fold=fold_of(data),
     )
 
 

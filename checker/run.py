@@ -13,6 +13,7 @@ from .baseline import Baseline, BaselineEntry
 from .engine import FileCheck
 from .errors import InputError, TraceSyntaxError
 from .findings import Finding, Severity, Suppressed
+from .folding import Folder
 from .reader import Diagnostic, TraceSource, read_trace
 from .rulebook import Rulebook
 from .suppression import InlineSuppressions
@@ -27,7 +28,8 @@ class RunOptions:
     severity by code; `baseline` the fingerprints of findings to hide as already known
     (`--baseline`); `timeline` to record each trace's Timeline for the HTML report; `sink`
     to stream the findings: each is handed to it as found (in the order found, trace after
-    trace) and not kept, only counted, so a run's memory does not grow with its findings."""
+    trace) and not kept, only counted, so a run's memory does not grow with its findings;
+    `fold` to fold consequences under their root finding (`--no-fold` turns it off)."""
 
     max_errors: int | None = None
     selection: frozenset[str] | None = None
@@ -35,6 +37,7 @@ class RunOptions:
     baseline: Baseline | None = None
     timeline: bool = False
     sink: Callable[[Finding], None] | None = None
+    fold: bool = True
 
 
 @dataclass(slots=True)
@@ -52,10 +55,12 @@ class FileResult:
     suppressed: list[Suppressed] = field(default_factory=list)  # findings hidden inline or by the baseline
     timeline: Any = None  # a checker.timeline.Timeline when RunOptions.timeline asked for one
     counts: dict[Severity, int] = field(default_factory=dict)  # findings by severity, streamed ones too
+    consequences: int = 0  # findings folded under their root (in `findings` too, but not in `counts`)
 
     @property
     def total(self) -> int:
-        """How many findings the trace gave (kept in `findings`, or streamed to a sink)."""
+        """How many findings the trace gave (kept in `findings`, or streamed to a sink), not
+        counting the consequences folded under them."""
         return sum(self.counts.values())
 
     @property
@@ -97,6 +102,8 @@ class TraceCheck:
         self.engine = FileCheck(path, rulebook, options.selection, observer=observer)
         self.inline = InlineSuppressions(path, rulebook)
         self.result = FileResult(path=path)
+        self.folder = Folder(rulebook.folds if options.fold else {})
+        self._hidden: dict[str, Suppressed] = {}  # suppressed findings by fingerprint: their consequences go too
 
     def feed(self, item: Record | TraceSyntaxError | Diagnostic) -> None:
         result = self.result
@@ -129,23 +136,47 @@ class TraceCheck:
             findings = [replace(f, severity=options.severities[f.code]) if f.code in options.severities else f for f in findings]
         if options.selection is not None:
             findings = [f for f in findings if f.code in options.selection]
+        if findings:
+            findings = self.folder.fold(findings)
+        hidden: list[Suppressed] = []
         if inline:
             findings, hidden = self.inline.split(findings)
-            self.result.suppressed.extend(hidden)
         baseline = options.baseline
         if baseline is not None and baseline.entries:
             known = [f for f in findings if f.fingerprint in baseline.entries]
             if known:
                 findings = [f for f in findings if f.fingerprint not in baseline.entries]
-                self.result.suppressed.extend(Suppressed(f, "baseline", baseline.justification) for f in known)
+                hidden.extend(Suppressed(f, "baseline", baseline.justification) for f in known)
+        if hidden:
+            self._hidden.update((s.finding.fingerprint, s) for s in hidden if s.finding.consequence_of is None)
+        if self._hidden and any(f.consequence_of is not None for f in findings):
+            findings = self._under_hidden_roots(findings, hidden)
+        if hidden:
+            self.result.suppressed.extend(hidden)
         counts = self.result.counts
         for finding in findings:
-            counts[finding.severity] = counts.get(finding.severity, 0) + 1
+            if finding.consequence_of is not None:
+                self.result.consequences += 1
+            else:
+                counts[finding.severity] = counts.get(finding.severity, 0) + 1
         if options.sink is None:
             self.result.findings.extend(findings)
         else:
             for finding in findings:
                 options.sink(finding)
+
+
+    def _under_hidden_roots(self, findings: list[Finding], hidden: list[Suppressed]) -> list[Finding]:
+        """A consequence of a suppressed finding is suppressed with it, for the same reason."""
+        shown = []
+        for finding in findings:
+            root = finding.consequence_of
+            suppressed = self._hidden.get(root.fingerprint) if root is not None else None
+            if suppressed is None:
+                shown.append(finding)
+            else:
+                hidden.append(Suppressed(finding, suppressed.kind, suppressed.justification))
+        return shown
 
 
 def check_sources(

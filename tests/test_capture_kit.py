@@ -153,23 +153,25 @@ def test_clean_wdm_sample(kit):
 def test_planted_variant(kit, plant):
     rc, lines, report = kit.captured_run(plant)
     found = report["findings"]
-    codes = [f["code"] for f in found]
-    assert plant in codes, codes
+    roots = [f for f in found if f["consequence_of"] is None]
+    assert len(roots) == 1, [(f["code"], f["line"], f["message"]) for f in roots]
+    root = roots[0]
+    line = lines[root["line"] - 1]
     if plant == "SGL001":
-        # The list never put is reported at the end of the trace, pointing at its build. The
-        # same lost list also makes every later free of its MDL, reuse of its buffer and the
-        # PutDmaAdapter wrong, and dmalint reports those too until consequences fold under
-        # their root finding (issue 16): each of them names the lost list or its build.
-        root = next(f for f in found if f["code"] == "SGL001")
-        built = root["related"][0]["line"]
-        assert "enter BuildScatterGatherList(" in lines[built - 1]
-        address = f"{root['facts']['list']:#x}"
-        assert sorted(set(codes)) == ["ADP001", "SGL001", "SGL003", "SGL010", "SGL012"], codes
-        assert all(address in f["message"] or f"built at lines {built}]" in f["message"] for f in found), \
-            [f["message"] for f in found]
+        # The list never put is reported where that first matters: the driver frees its MDL
+        # right after the put it skipped ("call PutScatterGatherList first"). What the same lost
+        # list causes later (its buffer built on again, the PutDmaAdapter, SGL001 at the end)
+        # folds under that one finding as consequences.
+        assert root["code"] == "SGL012" and "call IoFreeMdl(" in line, (root["code"], line)
+        assert "enter BuildScatterGatherList(" in lines[root["facts"]["built"] - 1]
+        assert "call PutScatterGatherList(" not in lines[root["line"] - 2]  # the skipped put
+        never_put = [f for f in found if f["code"] == "SGL001"]
+        assert len(never_put) == 1 and never_put[0]["related"][0]["line"] == root["facts"]["built"]
+        assert {f["code"] for f in found} == {"ADP001", "SGL001", "SGL003", "SGL010", "SGL012"}
+        assert all(f["consequence_of"]["fingerprint"] == root["fingerprint"] for f in found if f is not root)
+        assert report["files"][0]["path"] and rc == 0
         return
-    assert codes == [plant], [(f["code"], f["line"], f["message"]) for f in found]
-    line = lines[found[0]["line"] - 1]
+    assert [f["code"] for f in found] == [plant], [(f["code"], f["line"], f["message"]) for f in found]
     expected = {"SGL002": "call PutScatterGatherList(", "SGL003": "mem read ", "POOL001": "call ExFreePoolWithTag(",
                 "IRQL001": "enter BuildScatterGatherList(", "LOCK003": "done DpcForIsr"}[plant]
     assert expected in line, line

@@ -151,19 +151,23 @@ def test_planted_variant_gives_exactly_its_finding(runs, plant):
 
 def test_list_never_put(runs):
     """SGL001 is an end-of-trace finding (reported at the last event; its related location is
-    the planted build). What the unput list still maps (its staging block, SG buffer and MDL)
-    cannot be freed without SGL009/SGL012, so it stays allocated, and dmalint also reports
-    those three as leaks (MDL002, POOL005 x2): unavoidable knock-ons of the one planted defect."""
+    the planted build). What the unput list keeps (its staging block, SG buffer and MDL) cannot
+    be freed without SGL009/SGL012, so it stays allocated: those leaks (MDL002, POOL005 x2) fold
+    under SGL001 as its consequences, and the planted bug gives exactly one finding."""
     run = runs["SGL001"]
     _, sgl, built = run.planted_build()
-    codes = sorted(f["code"] for f in run.findings)
-    assert codes == ["MDL002", "POOL005", "POOL005", "SGL001"], _summary(run.findings)
-    never_put = next(f for f in run.findings if f["code"] == "SGL001")
+    roots = [f for f in run.findings if f["consequence_of"] is None]
+    assert [f["code"] for f in roots] == ["SGL001"], _summary(run.findings)
+    never_put = roots[0]
     assert [r["line"] for r in never_put["related"]] == [built]
     assert f"sg list {sgl} " in never_put["message"]
+    leaks = [f for f in run.findings if f is not never_put]
+    assert sorted(f["code"] for f in leaks) == ["MDL002", "POOL005", "POOL005"], _summary(run.findings)
     request = max(i for i, x in enumerate(run.lines, 1) if "callback HwStorBuildIo(" in x)
-    for leak in (f for f in run.findings if f["code"] != "SGL001"):  # allocated for the planted request
+    for leak in leaks:  # allocated for the planted request, and folded under its never-put list
+        assert leak["consequence_of"]["fingerprint"] == never_put["fingerprint"]
         assert request < leak["related"][0]["line"] < built, _summary([leak])
+    assert run.report["summary"]["findings"] == 1 and run.report["summary"]["consequences"] == 3
 
 
 def test_no_memory_for_the_trampoline_is_a_lost_record(runs):

@@ -255,7 +255,7 @@ static VOID CxCompleteSlot(CX_EXTENSION *x, CX_SLOT *slot)
 #endif
     KeAcquireSpinLockAtDpcLevel(&x->Lock);
 #ifdef PLANT_SGL001
-    if (!plant) /* planted: SGL001 (the first list is never put) */
+    if (!plant) /* planted: the first list is never put (reported at the IoFreeMdl below as SGL012; SGL001 folds under it) */
 #endif
     x->Adapter->DmaOperations->PutScatterGatherList(x->Adapter, slot->Sgl, slot->Write);
 #ifdef PLANT_SGL002

@@ -54,6 +54,8 @@ class FindingView:
     excerpt: tuple[ExcerptLine, ...]
     related: tuple[RelatedView, ...]
     rule_anchor: str
+    consequence_of: str = ""  # "SGL012 at line 27" for a consequence folded under its root
+    root_anchor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ def _rule_anchor(code: str) -> str:
 
 def _verdict(file: FileResult, threshold: Severity) -> tuple[str, str, str]:
     """(css key, label, why) for one trace."""
-    failing = [f for f in file.findings if f.severity.rank >= threshold.rank]
+    roots = [f for f in file.findings if f.consequence_of is None]  # consequences fold under these
+    failing = [f for f in roots if f.severity.rank >= threshold.rank]
     if file.error is not None:
         return "not-checked", "Not checked", f"the trace could not be read: {file.error.message}"
     if failing:
@@ -129,7 +132,7 @@ def _verdict(file: FileResult, threshold: Severity) -> tuple[str, str, str]:
         return "not-compliant", "Not compliant", f"{len(failing):,} {what} at {level} severity"
     if not file.complete:
         return "not-checked", "Not checked", "the run stopped at its error limit before the end of this trace"
-    others = len(file.findings)
+    others = len(roots)
     if others:
         return "compliant", "Compliant", f"no contract violation; {others:,} lesser finding{'' if others == 1 else 's'} to review"
     return "compliant", "Compliant", "no findings"
@@ -159,6 +162,7 @@ def _trace_view(index: int, file: FileResult, threshold: Severity, root: str) ->
         sources[path] = read_lines(found, numbers) if found is not None else {}
         missing = missing or found is None
     views = []
+    anchors = {finding.fingerprint: f"{anchor}-finding-{number}" for number, finding in enumerate(shown, start=1)}
     for number, finding in enumerate(shown, start=1):
         loc = finding.location
         lines = sources.get(loc.path, {})
@@ -181,9 +185,11 @@ def _trace_view(index: int, file: FileResult, threshold: Severity, root: str) ->
             excerpt=excerpt(lines, loc.line, loc.column, loc.end_column),
             related=related,
             rule_anchor=_rule_anchor(finding.code),
+            consequence_of="" if (folded := finding.consequence_of) is None else f"{folded.code} at line {folded.location.line}",
+            root_anchor="" if folded is None else anchors.get(folded.fingerprint, ""),
         ))
     verdict, label, reason = _verdict(file, threshold)
-    counts = Counter(str(f.severity) for f in file.findings)
+    counts = Counter(str(f.severity) for f in file.findings if f.consequence_of is None)
     marks = [
         FindingMark(f.location.line, str(f.severity), f.code, view.anchor, f.message,
                     tuple(r.location.line for r in f.related if r.location.path == f.location.path))
@@ -230,6 +236,8 @@ def _rule_rows(result: RunResult, context: ReportContext, traces: list[TraceView
     per_rule: dict[str, Counter[int]] = {}
     for index, file in enumerate(result.files):
         for finding in file.findings:
+            if finding.consequence_of is not None:
+                continue
             per_rule.setdefault(finding.code, Counter())[index] += 1
     severity_of = {f.code: str(f.severity) for f in result.findings}
     rows = []

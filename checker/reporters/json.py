@@ -7,12 +7,12 @@ from typing import Any, TextIO
 
 from .. import __version__
 from ..baseline import BaselineEntry
-from ..findings import Finding
+from ..findings import Finding, Root
 from ..run import FileResult, RunResult
 from .context import ReportContext
 from .summary import summary_counts
 
-__all__ = ["SCHEMA_VERSION", "file_entry", "finding_entry", "render", "stale_entry", "to_document"]
+__all__ = ["SCHEMA_VERSION", "file_entry", "finding_entry", "render", "root_entry", "stale_entry", "to_document"]
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +37,14 @@ def finding_entry(finding: Finding) -> dict[str, Any]:
         "irql": finding.irql,
         "facts": dict(finding.facts),
         "fingerprint": finding.fingerprint,
+        "consequence_of": None if finding.consequence_of is None else root_entry(finding.consequence_of),
     }
+
+
+def root_entry(root: Root) -> dict[str, Any]:
+    """The root finding a consequence folds under: its code, place and fingerprint."""
+    return {"code": root.code, "path": root.location.path, "line": root.location.line,
+            "column": root.location.column, "fingerprint": root.fingerprint}
 
 
 def file_entry(file: FileResult) -> dict[str, Any]:

@@ -4,7 +4,8 @@ One `testsuite` per trace (named by its path), one `testcase` per enabled rule i
 (classname `dmalint.<family>`, name `CODE name`), so a rule the trace keeps is a passing test
 and a reviewer sees everything that was checked. Each finding is a `failure` of its rule's
 testcase (`message` the finding's message, `type` its code, text `path:line:col` and the
-related events); the `failures` counts are counts of findings.
+related events, then the consequences folded under it); the `failures` counts are counts of
+findings, consequences not included.
 
 A trace that could not be checked (unreadable, not UTF-8, ...) puts an `error` on every one of
 its testcases rather than one on the testsuite: `error` directly under `testsuite` is not in
@@ -56,12 +57,16 @@ def _case_names(rule: Rule | None, code: str, finding: Finding | None) -> tuple[
     return f"dmalint.{family}", f"{code} {finding.name if finding else ''}".rstrip()
 
 
-def _failure_text(finding: Finding, root: str) -> str:
+def _failure_text(finding: Finding, root: str, consequences: list[Finding] = ()) -> str:  # type: ignore[assignment]
     loc = finding.location
     lines = [f"{shown_path(loc.path, root)}:{loc.line}:{loc.column}: {finding.severity}: {finding.code} {finding.message}"]
     for related in finding.related:
         at = related.location
         lines.append(f"  {shown_path(at.path, root)}:{at.line}:{at.column}: note: {related.message}")
+    for consequence in consequences:
+        at = consequence.location
+        lines.append(f"  {shown_path(at.path, root)}:{at.line}:{at.column}: note: consequence: "
+                     f"{consequence.code} {consequence.message}")
     return "\n".join(lines)
 
 
@@ -86,8 +91,12 @@ def _suite(file: FileResult, rules: list[Rule], context: ReportContext) -> tuple
         ET.SubElement(properties, "property", {"name": name, "value": str(value)})
 
     by_code: dict[str, list[Finding]] = {}
+    folded: dict[str, list[Finding]] = {}  # consequences by their root's fingerprint: told in the root's failure
     for finding in sorted(file.findings, key=lambda f: f.sort_key):
-        by_code.setdefault(finding.code, []).append(finding)
+        if finding.consequence_of is not None:
+            folded.setdefault(finding.consequence_of.fingerprint, []).append(finding)
+        else:
+            by_code.setdefault(finding.code, []).append(finding)
     known = {rule.code: rule for rule in rules}
     codes = sorted(set(known) | set(by_code))
 
@@ -99,7 +108,7 @@ def _suite(file: FileResult, rules: list[Rule], context: ReportContext) -> tuple
         case = ET.SubElement(suite, "testcase", {"classname": classname, "name": _xml_text(name), "time": "0"})
         for finding in found:
             failure = ET.SubElement(case, "failure", {"message": _xml_text(finding.message), "type": finding.code})
-            failure.text = _xml_text(_failure_text(finding, root))
+            failure.text = _xml_text(_failure_text(finding, root, folded.get(finding.fingerprint, [])))
             failures += 1
         if file.error is not None:
             error = ET.SubElement(case, "error", {"message": _xml_text(f"trace not checked: {file.error.message}"),

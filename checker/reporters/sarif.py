@@ -1,7 +1,8 @@
 """The SARIF 2.1.0 report, as GitHub code scanning reads it.
 
 One run: `tool.driver` with the rules the results refer to (their docs as help), one result a
-finding (suppressed findings too, with `suppressions`), the related events as
+finding (suppressed findings too, with `suppressions`; a consequence folded under its root
+at level `note`, with the root as a related location and in `properties.consequenceOf`), the related events as
 `relatedLocations` and as a `codeFlows` thread flow that ends at the finding, and one
 invocation whose notifications say what could not be read or checked. Paths are relative to
 `context.root` (`%SRCROOT%`) where they lie under it. GitHub's limits (results per run, thread
@@ -248,6 +249,14 @@ def _result(entry: _Entry, index: Mapping[str, int], places: _Places, context: R
         ]
     if finding.fingerprint:
         out["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
+    root = finding.consequence_of
+    if root is not None:  # folded: a note that links to its root, which carries the level
+        out["level"] = "note"
+        out["message"] = {"text": f"[consequence of {root.code} at line {root.location.line}] {finding.message}"}
+        related = out.setdefault("relatedLocations", [])
+        related.append({"id": len(related) + 1, **places.at(root.location, f"{root.code}: the root finding")})
+        out["properties"] = {"consequenceOf": {"ruleId": root.code, "fingerprint": root.fingerprint},
+                             "severity": str(finding.severity)}
     cut = 0
     if finding.related:
         flow, cut = _code_flow(finding, places, context)

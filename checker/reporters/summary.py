@@ -17,6 +17,7 @@ def summary_counts(result: RunResult) -> dict[str, int]:
         "files_not_checked": sum(1 for f in files if not f.checked),
         "events": sum(f.events for f in files),
         "findings": sum(f.total for f in files),
+        "consequences": sum(f.consequences for f in files),
         "errors": result.count(Severity.ERROR),
         "warnings": result.count(Severity.WARNING),
         "notes": result.count(Severity.NOTE),
@@ -39,6 +40,8 @@ def summary_line(result: RunResult) -> str:
     )
     findings = _plural(c["findings"], "finding")
     parts.append(f"{findings} ({by_severity})" if by_severity else findings)
+    if c["consequences"]:
+        parts.append(f"{_plural(c['consequences'], 'consequence')} folded")
     parts.append(_plural(c["unparsed_lines"], "unparsed line"))
     if c["suppressed"]:
         parts.append(f"{c['suppressed']:,} suppressed")

@@ -1,6 +1,7 @@
 """The text report: `path:line:col: CODE [severity] message`, each related event indented
 below it as `path:line:col: note: ...` (as compilers show where a declaration was), then a
-summary line.
+summary line. A consequence (checker/folding.py) is one indented note naming its root:
+`path:line:col: note: CODE [severity, consequence of ROOT at line N] message`.
 
 Findings come trace after trace, in the order the trace gave them (by line; what is found only
 at the end of a trace, such as a leak, last), as a compiler reports what it meets. So the
@@ -42,6 +43,9 @@ class TextReport:
 
     def finding(self, finding: Finding) -> None:
         loc = finding.location
+        if finding.consequence_of is not None:
+            self._consequence(finding)
+            return
         line = Text()
         line.append(f"{loc.path}:{loc.line}:{loc.column}:", style="bold")
         line.append(" ")
@@ -56,6 +60,17 @@ class TextReport:
             note.append(" note: ", style="cyan")
             note.append(related.message)
             self.console.print(note)
+
+    def _consequence(self, finding: Finding) -> None:
+        """A consequence, one note line naming its root (found before it, or with it)."""
+        loc, root = finding.location, finding.consequence_of
+        assert root is not None
+        line = Text("  ")
+        line.append(f"{loc.path}:{loc.line}:{loc.column}:", style="bold")
+        line.append(" note: ", style="cyan")
+        line.append(f"{finding.code} [{finding.severity}, consequence of {root.code} at line {root.location.line}] ")
+        line.append(finding.message)
+        self.console.print(line)
 
     def finish(self, result: RunResult) -> None:
         console = self.console
