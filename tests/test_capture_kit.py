@@ -3,85 +3,23 @@ its traces checked by dmalint. Skips when the cross toolchain or wine is missing
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import struct
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from bench.capture_cost import DDK, GCC, INSTALL, find_wine, missing
+from bench.capture_cost import GCC, INSTALL, find_wine, missing
 
-ROOT = Path(__file__).resolve().parent.parent
-CAPTURE = ROOT / "capture"
-HARNESS = ROOT / "tests" / "capture"
-FLAGS = ["-Wall", "-Wextra", "-Werror", "-Wno-multichar", "-DPOOL_TAGGING", f"-I{DDK}"]
+from .capture_support import CAPTURE, FLAGS, GUID_BYTES, HARNESS, Kit, dmalint_check, dump_records
+
 PLANTS = ["SGL001", "SGL002", "SGL003", "POOL001", "IRQL001", "LOCK003"]
-GUID_BYTES = bytes.fromhex("2220c8484fb1be561364624fff462dca")
 
 pytestmark = pytest.mark.skipif(
     missing() is not None, reason=f"capture kit needs mingw and wine: {missing()}; install: {INSTALL}"
 )
-
-
-class Kit:
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.env = dict(os.environ, WINEPREFIX=str(out / "wineprefix"), WINEDEBUG="-all")
-
-    def compile(self, source: Path, *defines: str) -> Path:
-        obj = self.out / f"{source.stem}{''.join(d.replace('-D', '_') for d in defines)}.o"
-        subprocess.run([GCC, "-O2", *FLAGS, f"-I{CAPTURE}", f"-I{HARNESS}", *defines, "-c", "-o", str(obj), str(source)],
-                       check=True, capture_output=True, text=True)
-        return obj
-
-    def link(self, name: str, objects: list[Path]) -> Path:
-        exe = self.out / f"{name}.exe"
-        subprocess.run([GCC, "-o", str(exe), *map(str, objects)], check=True, capture_output=True, text=True)
-        return exe
-
-
-    def run(self, exe: Path, scenario: str = "clean", env: dict | None = None) -> tuple[int, str]:
-        # stdin and stderr not inherited: wine's own services would hold a pipe open for seconds
-        proc = subprocess.run([find_wine(), str(exe), scenario], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              stdin=subprocess.DEVNULL, text=True, env=dict(self.env, **(env or {})), timeout=60)
-        return proc.returncode, proc.stdout
-
-    def check(self, text: str, name: str) -> dict:
-        path = self.out / f"{name}.trace"
-        path.write_text(text)
-        return _dmalint_check(path)[1]
-
-    def capture_all(self, runs: dict[str, tuple[str, str]]) -> None:
-        """Runs each (exe, scenario) and checks all their traces with one `dmalint check DIR`."""
-        traces = self.out / "traces"
-        traces.mkdir()
-        self.captured = {}
-        for name, (exe, scenario) in runs.items():
-            rc, text = self.run(self.exes[exe], scenario)
-            (traces / f"{name}.trace").write_text(text)
-            self.captured[name] = (rc, text)
-        report = _dmalint_check(traces)[1]
-        self.reports = {
-            name: {"files": [f for f in report["files"] if Path(f["path"]).stem == name],
-                   "findings": [f for f in report["findings"] if Path(f["path"]).stem == name]}
-            for name in runs
-        }
-
-    def captured_run(self, name: str) -> tuple[int, list[str], dict]:
-        rc, text = self.captured[name]
-        return rc, text.splitlines(), self.reports[name]
-
-
-def _dmalint_check(path: Path) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "checker", "check", str(path), "--format", "json"],
-                          capture_output=True, text=True, cwd=ROOT)
-    return proc.returncode, json.loads(proc.stdout)
-
 
 SCENARIOS = ["clean", "v1", "v2", "v3", "fail", "defer", "notramp", "longline"]
 
@@ -226,34 +164,12 @@ def test_too_long_line_becomes_lost(kit):
     assert codes == ["TRACE007"]
 
 
-def _dump_records(data: bytes):
-    assert data[:8] == b"DMALDUMP"
-    pos = 8
-    while pos < len(data):
-        (size,) = struct.unpack_from("<I", data, pos)
-        rec = data[pos + 4:pos + 4 + size]
-        pos += 4 + size
-        cpu, pid, tid, ts = struct.unpack_from("<IIIQ", rec, 0)
-        guid = rec[20:36]
-        ev_id, ver, chan, level, opcode, task, kw = struct.unpack_from("<HBBBBHQ", rec, 36)
-        (count,) = struct.unpack_from("<I", rec, 52)
-        p, descs = 56, []
-        for _ in range(count):
-            typ = rec[p]
-            assert rec[p + 1:p + 4] == b"\0\0\0"
-            (n,) = struct.unpack_from("<I", rec, p + 4)
-            descs.append((typ, rec[p + 8:p + 8 + n]))
-            p += 8 + n
-        assert p == len(rec)
-        yield guid, (ev_id, ver, chan, level, opcode, task, kw), descs
-
-
 def test_tracelogging_dump_is_well_formed(kit, tmp_path):
     dump = tmp_path / "capture.dump"
     rc, _ = kit.run(kit.exes["etw"], "clean", {"DMALINT_ETW_DUMP": str(dump)})
     assert rc == 0
     lines = []
-    for guid, desc, descs in _dump_records(dump.read_bytes()):
+    for guid, desc, descs in dump_records(dump.read_bytes()):
         assert guid == GUID_BYTES
         assert desc == (0, 0, 11, 5, 0, 0, 1)
         assert [t for t, _ in descs] == [2, 1, 0, 0, 0]
@@ -285,7 +201,7 @@ def test_capture_etl_end_to_end(kit, tmp_path, name, scenario, expected):
     rc, _ = kit.run(kit.exes[name], scenario, {"DMALINT_ETW_DUMP": str(dump)})
     assert rc == 0
     dump_to_etl(dump, etl)
-    status, report = _dmalint_check(etl)
+    status, report = dmalint_check(etl)
     codes = [f["code"] for f in report["findings"]]
     assert codes == expected, [(f["code"], f["line"], f["message"]) for f in report["findings"]]
     assert report["files"][0]["unparsed_lines"] == 0

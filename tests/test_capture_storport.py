@@ -9,17 +9,13 @@ import re
 import struct
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from bench.capture_cost import GCC, INSTALL, missing
 
-from .test_capture_kit import FLAGS, GUID_BYTES, Kit, _dump_records
+from .capture_support import CAPTURE, FLAGS, GUID_BYTES, HARNESS, Kit, dump_records
 
-ROOT = Path(__file__).resolve().parent.parent
-CAPTURE = ROOT / "capture"
-HARNESS = ROOT / "tests" / "capture"
 SAMPLE = CAPTURE / "samples" / "storport_miniport.c"
 COMMON = [CAPTURE / "dmalint_storport.c", HARNESS / "fake_kernel.c", HARNESS / "fake_storport.c",
           HARNESS / "harness_storport.c"]
@@ -186,7 +182,7 @@ def test_tracelogging_capture_checks_clean(runs, tmp_path):
     rc, _ = runs.kit.run(runs.kit.exes["etw"], "clean", {"DMALINT_ETW_DUMP": str(dump)})
     assert rc == 0
     lines = []
-    for guid, _, descs in _dump_records(dump.read_bytes()):
+    for guid, _, descs in dump_records(dump.read_bytes()):
         assert guid == GUID_BYTES
         seq, text = struct.unpack("<Q", descs[2][1])[0], descs[4][1].decode("utf-8")
         assert text.startswith("@") or text.startswith(f"seq={seq} ")
