@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from checker.etl import EtlFile, capture_lines  # noqa: E402
+from checker.reading.etl import EtlFile, capture_lines  # noqa: E402
 from tests.etl_writer import WriterEvent, kit_event, write_etl  # noqa: E402
 
 TARGET = 300_000  # kit events/s through capture_lines

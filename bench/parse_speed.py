@@ -6,7 +6,7 @@ Builds a trace of about N lines by repeating the event lines of the bundled trac
 line mix is that of realistic captures), or takes --trace (e.g. one from bench/generate.py),
 then times, in one process and one run:
   floor   reading the file line by line and decoding, nothing else;
-  reader  dmalint's reader yielding records, with the parser's fast path (checker/fastpath.py);
+  reader  dmalint's reader yielding records, with the parser's fast path (checker/reading/fastpath.py);
   lark    the same reader with the fast path off: Lark LALR with the inline Transformer, on
           the first --lark-lines lines (it is slow; lines/s is what compares);
   check   the whole per-file pipeline: reader, model replay and rules (FileCheck).
@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from checker import fastpath, parser  # noqa: E402
-from checker.engine import FileCheck  # noqa: E402
+from checker.engine.filecheck import FileCheck  # noqa: E402
 from checker.errors import TraceSyntaxError  # noqa: E402
-from checker.reader import Diagnostic, read_stream  # noqa: E402
-from checker.rulebook import builtin_rulebook  # noqa: E402
+from checker.language.rulebook import builtin_rulebook  # noqa: E402
+from checker.reading import fastpath, parser  # noqa: E402
+from checker.reading.reader import Diagnostic, read_stream  # noqa: E402
 
 TARGET = 250_000  # lines/s, parsing alone (issue 7)
 

@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from checker.engine.run import TraceCheck  # noqa: E402
 from checker.errors import TraceSyntaxError  # noqa: E402
-from checker.reader import Diagnostic, read_stream  # noqa: E402
-from checker.rulebook import builtin_rulebook  # noqa: E402
-from checker.run import TraceCheck  # noqa: E402
+from checker.language.rulebook import builtin_rulebook  # noqa: E402
+from checker.reading.reader import Diagnostic, read_stream  # noqa: E402
 from model.machine import Machine  # noqa: E402
 
 

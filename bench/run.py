@@ -9,10 +9,10 @@ of injected violations), then runs in this one session, each stage in its own pr
 has its own peak RSS:
 
   floor      read the file line by line and decode it, nothing else
-  parse      dmalint's reader (checker.reader.read_stream) yielding records
+  parse      dmalint's reader (checker.reading.reader.read_stream) yielding records
   reference  Lark LALR line by line with the project's grammar and Transformer
-             (checker.parser.LineParser with the fast path off), then the same model and
-             rules (checker.run.TraceCheck)
+             (checker.reading.parser.LineParser with the fast path off), then the same model and
+             rules (checker.engine.run.TraceCheck)
   dmalint    `dmalint check --format json FILE` end to end, timed from outside (start-up
              included), its peak RSS from wait4
 
@@ -80,7 +80,7 @@ def worker(stage: str, path: str) -> dict:
                 lines += 1
         return {"seconds": time.perf_counter() - start, "lines": lines}
     if stage == "parse":
-        from checker.reader import read_stream
+        from checker.reading.reader import read_stream
         from model.events import Event
 
         with open(path, "rb") as stream:  # warm up: build the parser once, as a real run does at start
@@ -100,10 +100,10 @@ def worker(stage: str, path: str) -> dict:
 
 def reference(path: str) -> dict:
     """Lark LALR line by line (LineParser with the fast path off), then TraceCheck: the model and rules."""
+    from checker.engine.run import TraceCheck
     from checker.errors import TraceSyntaxError
-    from checker.parser import LineParser
-    from checker.rulebook import builtin_rulebook
-    from checker.run import TraceCheck
+    from checker.language.rulebook import builtin_rulebook
+    from checker.reading.parser import LineParser
     from model.events import Event
 
     note = None

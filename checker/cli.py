@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .baseline import Baseline
-from .config import FAIL_ON, Config, find_config, load_config
-from .discover import discover
+from .engine.run import RunOptions, RunResult, check_sources
 from .errors import DmalintError, InputError, RuleFileError, TraceSyntaxError, UsageError
 from .findings import Severity
-from .reader import Diagnostic, TraceSource
+from .gating.baseline import Baseline
+from .gating.config import FAIL_ON, Config, find_config, load_config
+from .gating.selection import Selection
+from .language.rulebook import Rulebook, builtin_rulebook, rule_files, validate_rule_directories
+from .reading.discover import discover
+from .reading.reader import Diagnostic, TraceSource
 from .reporters import FORMATS, ReportContext
 from .reporters.diagnostics import format_syntax_error
 from .resources import rules_dir
-from .rulebook import Rulebook, builtin_rulebook, rule_files, validate_rule_directories
-from .run import RunOptions, RunResult, check_sources
-from .selection import Selection
 
 __all__ = ["EXIT_CLEAN", "EXIT_FAILED", "EXIT_FINDINGS", "main"]
 
@@ -137,12 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args)
         if args.command == "explain":
             color = not args.no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-            from .explain import explain  # rich's Markdown only when a rule is explained
+            from .reporters.explain import explain  # rich's Markdown only when a rule is explained
 
             explain(_rulebook(args), args.rule, sys.stdout, color)
             return EXIT_CLEAN
         if args.command == "etl":
-            from .etl_listing import run_etl_listing  # the ETL reader only when a capture is listed
+            from .reading.etl_listing import run_etl_listing  # the ETL reader only when a capture is listed
 
             return run_etl_listing(args.path, args.format, args.summary, sys.stdout)
         return _check(args, list(sys.argv[1:] if argv is None else argv))
@@ -195,7 +195,7 @@ def _rules(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS if problems else EXIT_CLEAN
     if args.directory:
         raise UsageError("dmalint rules list takes no directory")
-    from .explain import list_rules
+    from .reporters.explain import list_rules
 
     list_rules(_rulebook(args), sys.stdout, args.format)
     return EXIT_CLEAN
@@ -225,7 +225,7 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         selection=selection.codes,
         severities=severities,
         baseline=baseline,
-        timeline=any(fmt == "html" for fmt, _ in outputs),
+        recorder=_timeline_recorder() if any(fmt == "html" for fmt, _ in outputs) else None,
         fold=config.fold and not args.no_fold,
     )
     listener = _Listener(sys.stderr, quiet=args.quiet)
@@ -308,6 +308,13 @@ def _check_streaming(report: tuple[str, Path | None], context: ReportContext, so
             stream.close()
             os.unlink(temporary)
     return result
+
+
+def _timeline_recorder() -> Callable[[str], Any]:
+    """The HTML report draws each trace's timeline: record one as the trace is checked."""
+    from .reporters.timeline import TimelineRecorder
+
+    return TimelineRecorder
 
 
 def _rule_loader(args: argparse.Namespace, config: Config) -> Callable[[], Rulebook]:

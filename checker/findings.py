@@ -54,7 +54,7 @@ class Finding:
     objects involved, never the line number.
 
     `consequence_of` is set when the finding judges only objects an earlier error finding
-    already declared lost or broken (checker/folding.py): it is shown under that root and not
+    already declared lost or broken (checker/engine/folding.py): it is shown under that root and not
     counted among the findings that gate a run.
     """
 

@@ -1,6 +1,6 @@
 """A test-only ETL writer: .etl files in the layout Windows writes, from events described here.
 
-Independent of `checker/etl.py` on purpose (its own structs and constants), so a test that
+Independent of `checker/reading/etl.py` on purpose (its own structs and constants), so a test that
 writes with this and reads with that checks one reading of the format against another.
 
 The file: a header buffer (WMI_BUFFER_HEADER, BufferType HEADER) holding the log file header

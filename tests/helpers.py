@@ -7,12 +7,12 @@ import re
 import textwrap
 from pathlib import Path
 
+from checker.engine.run import RunResult, TraceCheck, check_sources
 from checker.errors import TraceSyntaxError
 from checker.findings import Finding
-from checker.parser import LineParser
-from checker.reader import TraceSource, read_stream
-from checker.rulebook import builtin_rulebook
-from checker.run import RunResult, TraceCheck, check_sources
+from checker.language.rulebook import builtin_rulebook
+from checker.reading.parser import LineParser
+from checker.reading.reader import TraceSource, read_stream
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

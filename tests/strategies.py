@@ -149,8 +149,8 @@ records = st.one_of(events, events, directives, comments)
 
 @st.composite
 def known_ddi_calls(draw) -> str:
-    from checker.signatures import signatures
-    from checker.writer import format_context, format_value
+    from checker.reading.signatures import signatures
+    from checker.reading.writer import format_context, format_value
 
     table = signatures()
     name = draw(st.sampled_from(sorted(table)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checker import cli
-from checker.rulebook import builtin_rulebook
+from checker.language.rulebook import builtin_rulebook
 
 from .helpers import TRACES
 

@@ -9,11 +9,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from checker.engine import FileCheck
+from checker.engine.filecheck import FileCheck
 from checker.errors import TraceSyntaxError
-from checker.reader import Diagnostic, read_stream
+from checker.language.rulebook import Rulebook, builtin_rulebook
+from checker.reading.reader import Diagnostic, read_stream
 from checker.resources import rules_dir
-from checker.rulebook import Rulebook, builtin_rulebook
 
 from .helpers import check_bytes, trace
 
@@ -201,7 +201,7 @@ def test_fact_guards_skip_checks_but_never_a_finding(tmp_path, monkeypatch):
     fixture, bundled trace and a generated trace full of violations, the findings are the
     same with the guards off."""
     from bench.generate import generate
-    from checker.engine import Dispatch
+    from checker.language.dispatch import Dispatch
     rulebook = builtin_rulebook()
     guarded = [rule.code for rule in rulebook for check in rule.checks if getattr(check, "requires", None)]
     assert len(guarded) >= 20, guarded  # most rules wait for a fact of the model

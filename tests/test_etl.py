@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checker.errors import EtlError, InputError, NoCaptureEventsError
-from checker.etl import KIT_PROVIDER_GUID, EtlFile, _SeqMerge, capture_lines, is_etl
-from checker.etl_listing import run_etl_listing
-from checker.etl_tracelogging import HexInt
-from checker.parser import LineParser
+from checker.reading.etl import KIT_PROVIDER_GUID, EtlFile, _SeqMerge, capture_lines, is_etl
+from checker.reading.etl_listing import run_etl_listing
+from checker.reading.etl_tracelogging import HexInt
+from checker.reading.parser import LineParser
 from model.location import SourceLocation
 
 from .etl_writer import TL, dump_to_etl, kit_event, provider_guid, tl_event, tl_event_metadata, write_etl
@@ -574,3 +574,15 @@ def test_bench_script_reports_a_rate(tmp_path):
     figures = json.loads((tmp_path / "f.json").read_text())
     assert figures["kit_events"] == 3000 and figures["records"] == 3001
     assert figures["capture_lines_events_per_s"] > 0 and figures["events_per_s"] > 0
+
+
+def test_a_line_break_inside_a_kit_line_stays_one_line(tmp_path):
+    """Found by the fuzz test above: a damaged byte that becomes a line break inside a kit
+    record must not split it into two trace lines (the second would be read as a record).
+    The first event is read the general way, the later ones by the fast path: both."""
+    broken = kit_line(1).replace("KeLowerIrql", "Ke\nLowerIrql")
+    events = [kit_event(1, broken, timestamp=START), kit_event(2, kit_line(2), timestamp=START),
+              kit_event(3, kit_line(3).replace("cpu=0", "cpu=0\r"), timestamp=START)]
+    lines = body(write_etl(tmp_path / "t.etl", events))
+    assert lines == [f"t=0.0000000 {broken.replace(chr(10), chr(0xFFFD))}", f"t=0.0000000 {kit_line(2)}",
+                     f"t=0.0000000 {kit_line(3).replace('cpu=0', 'cpu=0' + chr(0xFFFD))}"]

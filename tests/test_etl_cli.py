@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from checker import cli
-from checker.etl import capture_lines
+from checker.reading.etl import capture_lines
 
 from .etl_writer import TL, kit_event, tl_event, write_etl
 from .helpers import ROOT

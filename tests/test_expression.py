@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from checker.expression import ExpressionError, Scope, compile_expression, required_facts, truth
+from checker.language.expression import ExpressionError, Scope, compile_expression, required_facts, truth
 from model.irql import DISPATCH_LEVEL
 from model.machine import Machine
 
@@ -161,7 +161,8 @@ def test_a_leave_sees_the_arguments_of_its_enter():
     ],
 )
 def test_required_facts_are_what_a_true_condition_cannot_do_without(text, expected):
-    from checker.engine import _has_one_of, _needs
+    from checker.engine.filecheck import _has_one_of
+    from checker.language.dispatch import _needs
 
     needs = required_facts(text)
     assert needs == (None if expected is None else frozenset(expected))
@@ -174,7 +175,7 @@ def test_required_facts_are_what_a_true_condition_cannot_do_without(text, expect
 
 
 def test_an_iterated_list_needs_an_item_and_a_leave_may_have_its_enters_arguments():
-    from checker.engine import _has_one_of
+    from checker.engine.filecheck import _has_one_of
 
     assert required_facts("accesses", items=True) == frozenset({"list:accesses"})
     assert required_facts("accesses", truthy=False) is None  # as a value, an empty list is not none
@@ -229,7 +230,7 @@ def test_an_operand_is_evaluated_once():
         calls.append(value)
         return value
 
-    from checker.rule_functions import FUNCTIONS
+    from checker.language.rule_functions import FUNCTIONS
 
     functions = {**FUNCTIONS, "count": (counting, 1, 1)}
     scope = scope_after(BUILD_FAILED)
@@ -239,7 +240,7 @@ def test_an_operand_is_evaluated_once():
 
 
 def test_the_expression_parser_is_cached_per_user_and_a_broken_cache_is_rebuilt(tmp_path, monkeypatch):
-    from checker import expression
+    from checker.language import expression
     from checker.resources import lark_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

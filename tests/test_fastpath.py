@@ -5,7 +5,7 @@ alone) either return equal records, compared field by field including what datac
 leaves out (locations, `Argument.positional`) and the exact types of values (True is not 1),
 with the same warnings; or both raise TraceSyntaxError with the same message, location and
 expected tokens. The inputs: every line of every bundled trace, test fixture, rule file and
-format page, generated records written by checker/writer.py, and random edits of both.
+format page, generated records written by checker/reading/writer.py, and random edits of both.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from checker import fastpath, parser, reader
 from checker.errors import EmptyTraceError, InputError, NotUtf8Error, TraceSyntaxError, UnsupportedVersionError
-from checker.parser import LineParser
-from checker.reader import Diagnostic, read_stream
-from checker.writer import format_record
+from checker.reading import fastpath, parser, reader
+from checker.reading.parser import LineParser
+from checker.reading.reader import Diagnostic, read_stream
+from checker.reading.writer import format_record
 from model import events as ev
 from model.location import SourceLocation
 from model.values import NULL, NullType

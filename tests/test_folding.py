@@ -1,4 +1,4 @@
-"""Consequences folded under their root finding (checker/folding.py, docs/rules.md "Consequences")."""
+"""Consequences folded under their root finding (checker/engine/folding.py, docs/rules.md "Consequences")."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from checker import cli
-from checker.rule_schema import examine_rule_text
+from checker.language.rule_schema import examine_rule_text
 
 from .helpers import check_bytes
 

@@ -146,7 +146,7 @@ def test_several_outputs_in_one_run(capsys, workdir):
 def test_the_configuration_example_in_docs_ci_md_is_valid(tmp_path):
     import re
 
-    from checker.config import load_config
+    from checker.gating.config import load_config
 
     from .helpers import ROOT
 
@@ -177,9 +177,9 @@ def test_jsonl_streams_the_findings_the_json_report_has(capsys, workdir):
 
 
 def test_a_streamed_run_keeps_no_finding_only_counts(workdir):
-    from checker.reader import TraceSource
-    from checker.rulebook import builtin_rulebook
-    from checker.run import RunOptions, check_sources
+    from checker.engine.run import RunOptions, check_sources
+    from checker.language.rulebook import builtin_rulebook
+    from checker.reading.reader import TraceSource
 
     frees = "".join(f"cpu=0 irql=PASSIVE call ExFreePool(P={0x1000 + index:#x})\n" for index in range(2000))
     (workdir / "frees.trace").write_text("@dmatrace 1\n" + frees)

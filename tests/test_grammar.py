@@ -3,7 +3,7 @@
 import pytest
 from lark import Lark
 
-from checker.parser import load_grammar
+from checker.reading.parser import load_grammar
 from model.events import AdapterDirective, Call, Context, Leave, MemoryDirective, UnknownDirective
 from model.irql import APC_LEVEL, DIRQL, DISPATCH_LEVEL, HIGH_LEVEL, PASSIVE_LEVEL, Irql
 from model.values import NULL, Struct, Symbol

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 
 from checker import cli
-from checker.discover import discover
+from checker.engine.run import FileResult, RunOptions, RunResult, check_sources
 from checker.errors import NotUtf8Error
 from checker.findings import Finding, Related, Severity
+from checker.language.rulebook import builtin_rulebook
+from checker.reading.discover import discover
 from checker.reporters import FORMATS, ReportContext
 from checker.reporters.excerpts import excerpt, read_lines
 from checker.reporters.html import MAX_FINDINGS_SHOWN, render, render_page
+from checker.reporters.timeline import IrqlLane, IrqlPoint, Lifetime, Timeline, TimelineRecorder
 from checker.reporters.timeline_picture import MAX_ROWS, FindingMark, lay_out
-from checker.rulebook import builtin_rulebook
-from checker.run import FileResult, RunOptions, RunResult, check_sources
-from checker.timeline import IrqlLane, IrqlPoint, Lifetime, Timeline
 from model.location import SourceLocation
 
 from .helpers import ROOT, TRACES
@@ -34,7 +34,7 @@ BUNDLED = [str(TRACES), str(FIXTURES / "typos.trace"), str(FIXTURES / "violation
 
 def _page(paths: list[str], root: Path = ROOT, timeline: bool = True) -> tuple[str, RunResult]:
     rulebook = builtin_rulebook()
-    result = check_sources(discover(paths), rulebook, RunOptions(timeline=timeline))
+    result = check_sources(discover(paths), rulebook, RunOptions(recorder=TimelineRecorder if timeline else None))
     stream = io.StringIO()
     render(result, stream, ReportContext(rulebook, argv=("check", "--format", "html", *paths), exit_code=1, root=str(root)))
     return stream.getvalue(), result

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from checker.reader import TraceSource
-from checker.rulebook import builtin_rulebook
-from checker.run import check_sources
+from checker.engine.run import check_sources
+from checker.language.rulebook import builtin_rulebook
+from checker.reading.reader import TraceSource
 
 from .helpers import TRACES
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from checker import cli
-from checker.discover import discover
+from checker.engine.run import FileResult, RunOptions, RunResult, check_sources
 from checker.findings import Finding, Severity
+from checker.language.rulebook import builtin_rulebook
+from checker.reading.discover import discover
 from checker.reporters import FORMATS, ReportContext
 from checker.reporters.junit import render
-from checker.rulebook import builtin_rulebook
-from checker.run import FileResult, RunOptions, RunResult, check_sources
 from model.location import SourceLocation
 
 from .helpers import ROOT, TRACES, trace

@@ -6,8 +6,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from checker.errors import DmalintError
-from checker.rulebook import builtin_rulebook
-from checker.writer import format_record
+from checker.language.rulebook import builtin_rulebook
+from checker.reading.writer import format_record
 from model.events import Comment
 
 from .helpers import TRACES, check_bytes, parse_line, read_all

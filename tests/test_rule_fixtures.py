@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from checker.rulebook import builtin_rulebook
+from checker.language.rulebook import builtin_rulebook
 
 from .helpers import check_bytes
 

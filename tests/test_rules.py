@@ -8,9 +8,9 @@ import pytest
 
 from checker import cli
 from checker.errors import RuleFileError
+from checker.language.rule_schema import validate_rule_text
+from checker.language.rulebook import Rulebook, builtin_rulebook
 from checker.resources import rules_dir
-from checker.rule_schema import validate_rule_text
-from checker.rulebook import Rulebook, builtin_rulebook
 
 from .helpers import ROOT
 

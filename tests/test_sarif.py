@@ -13,13 +13,13 @@ import pytest
 from jsonschema import Draft4Validator
 
 from checker import __version__
+from checker.engine.run import FileResult, RunResult
 from checker.errors import InputError
-from checker.explain import rule_markdown
 from checker.findings import Finding, Related, Severity
-from checker.reader import Diagnostic
+from checker.language.rulebook import Rulebook, builtin_rulebook
+from checker.reading.reader import Diagnostic
 from checker.reporters import FORMATS, ReportContext, sarif
-from checker.rulebook import Rulebook, builtin_rulebook
-from checker.run import FileResult, RunResult
+from checker.reporters.explain import rule_markdown
 from model.location import SourceLocation
 
 from .helpers import ROOT, TRACES, check_files

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from checker.errors import ResourceError
-from checker.signatures import load_signatures, signatures
+from checker.reading.signatures import load_signatures, signatures
 
 from .helpers import ROOT, format_examples, parse_line
 

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from checker.discover import discover
-from checker.rulebook import builtin_rulebook
-from checker.run import RunOptions, check_sources
-from checker.timeline import MAX_IRQL_POINTS, MAX_LIFETIMES, Timeline, TimelineRecorder
+from checker.engine.run import RunOptions, check_sources
+from checker.language.rulebook import builtin_rulebook
+from checker.reading.discover import discover
+from checker.reporters.timeline import MAX_IRQL_POINTS, MAX_LIFETIMES, Timeline, TimelineRecorder
 from model.effects import Effects
 from model.irql import Irql
 from model.location import SourceLocation
@@ -21,7 +21,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def _timelines(*paths) -> dict[str, Timeline]:
-    result = check_sources(discover([str(p) for p in paths]), builtin_rulebook(), RunOptions(timeline=True))
+    result = check_sources(discover([str(p) for p in paths]), builtin_rulebook(), RunOptions(recorder=TimelineRecorder))
     return {file.path: file.timeline for file in result.files}
 
 

@@ -1,7 +1,12 @@
 """Reporters: each renders a run's findings in one format, and nothing else.
 
 A reporter is `render(result: RunResult, stream: TextIO, context: ReportContext) -> None`:
-the same findings plus the rules' metadata (`context.rulebook`) for every format.
+the same findings plus the rules' metadata (`context.rulebook`) for every format. Also here:
+the timeline the HTML report draws from (`timeline`, recorded during the run through
+`RunOptions.recorder`) and the rendering of a rule's documentation (`explain`).
+
+May import every earlier stage (`model`, `checker.reading`, `checker.language`,
+`checker.gating`, `checker.engine`); never the CLI.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import TextIO
 
-from ..run import RunResult
+from ..engine.run import RunResult
 from .context import ReportContext
 
 __all__ = ["FORMATS", "ReportContext", "Reporter"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..findings import Severity
-from ..rulebook import Rulebook
+from ..language.rulebook import Rulebook
 
 __all__ = ["ReportContext"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DmalintError
-from ..etl import capture_lines, stream_is_etl
+from ..reading.etl import capture_lines, stream_is_etl
 
 __all__ = ["CONTEXT_LINES", "ExcerptLine", "excerpt", "read_lines"]
 
@@ -42,7 +42,7 @@ def _printable(text: str) -> str:
 def read_lines(path: Path, wanted: Iterable[int]) -> dict[int, str]:
     """The text of the `wanted` line numbers (1-based) of a file, read in one pass that stops
     after the last one. Undecodable bytes become U+FFFD; a missing file gives {}. An ETL
-    capture's lines are those of the text dmalint checked (`checker.etl.capture_lines`)."""
+    capture's lines are those of the text dmalint checked (`checker.reading.etl.capture_lines`)."""
     numbers = set(wanted)
     if not numbers:
         return {}

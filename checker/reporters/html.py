@@ -4,7 +4,7 @@ fetched) for a reviewer who has never run dmalint.
 It gives a verdict per trace (compliant, not compliant, not checked), counts by rule and
 severity, each finding with the trace lines around it and its related events, a timeline
 picture per trace (IRQL per CPU, object lifetimes, findings marked; drawn when the run
-recorded timelines: `RunOptions(timeline=True)`), and the documentation of every rule that
+recorded timelines: `RunOptions(recorder=TimelineRecorder)`), and the documentation of every rule that
 fired. Rendered with Jinja2, autoescaping on: text from traces and rules is never markup.
 """
 
@@ -18,14 +18,14 @@ from typing import Any, TextIO
 import jinja2
 
 from .. import __version__
+from ..engine.run import FileResult, RunResult
 from ..findings import Finding, Severity
-from ..rulebook import Rule
-from ..run import FileResult, RunResult
-from ..timeline import Timeline
+from ..language.rulebook import Rule
 from .context import ReportContext
 from .excerpts import CONTEXT_LINES, ExcerptLine, excerpt, read_lines
 from .report_paths import shown_path, trace_file
 from .summary import summary_counts
+from .timeline import Timeline
 from .timeline_picture import FindingMark, Picture, lay_out
 
 __all__ = ["MAX_FINDINGS_SHOWN", "render", "render_page"]

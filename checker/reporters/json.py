@@ -6,9 +6,9 @@ import json as _json
 from typing import Any, TextIO
 
 from .. import __version__
-from ..baseline import BaselineEntry
+from ..engine.run import FileResult, RunResult
 from ..findings import Finding, Root
-from ..run import FileResult, RunResult
+from ..gating.baseline import BaselineEntry
 from .context import ReportContext
 from .summary import summary_counts
 

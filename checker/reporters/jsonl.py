@@ -18,8 +18,8 @@ import json as _json
 from typing import Any, TextIO
 
 from .. import __version__
+from ..engine.run import RunResult
 from ..findings import Finding
-from ..run import RunResult
 from .context import ReportContext
 from .json import SCHEMA_VERSION, file_entry, finding_entry, stale_entry
 from .summary import summary_counts

@@ -24,9 +24,9 @@ import xml.etree.ElementTree as ET
 from typing import TextIO
 
 from .. import __version__
+from ..engine.run import FileResult, RunResult
 from ..findings import Finding
-from ..rulebook import Rule, Rulebook
-from ..run import FileResult, RunResult
+from ..language.rulebook import Rule, Rulebook
 from .context import ReportContext
 from .report_paths import shown_path
 

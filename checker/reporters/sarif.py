@@ -22,12 +22,12 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from .. import __version__
-from ..engine import SYNTAX_ERROR
-from ..explain import rule_markdown
+from ..engine.run import RunResult
 from ..findings import Finding
-from ..rulebook import Rule
-from ..run import RunResult
+from ..language.codes import SYNTAX_ERROR
+from ..language.rulebook import Rule
 from .context import ReportContext
+from .explain import rule_markdown
 
 __all__ = [
     "FINGERPRINT_KEY",

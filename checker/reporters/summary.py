@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..engine.run import RunResult
 from ..findings import Severity
-from ..run import RunResult
 
 __all__ = ["summary_counts", "summary_line"]
 

@@ -1,6 +1,6 @@
 """The text report: `path:line:col: CODE [severity] message`, each related event indented
 below it as `path:line:col: note: ...` (as compilers show where a declaration was), then a
-summary line. A consequence (checker/folding.py) is one indented note naming its root:
+summary line. A consequence (checker/engine/folding.py) is one indented note naming its root:
 `path:line:col: note: CODE [severity, consequence of ROOT at line N] message`.
 
 Findings come trace after trace, in the order the trace gave them (by line; what is found only
@@ -15,8 +15,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from ..engine.run import RunResult
 from ..findings import Finding, Severity
-from ..run import RunResult
 from .context import ReportContext
 from .summary import summary_line
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..timeline import KINDS, Lifetime, Timeline
+from .timeline import KINDS, Lifetime, Timeline
 
 __all__ = ["MAX_ROWS", "Bar", "Marker", "Picture", "Tick", "lay_out"]
 

@@ -6,7 +6,7 @@ rule file's text is never handed to `eval`.
 
 The language (`grammar/rule-expression.lark`) has paths rooted at a fixed set of names,
 constants, comparisons, `in`, boolean operators, + - * & | and calls of the functions in
-`checker/rule_functions.py`. Its meaning, in brief (docs/rules.md has the whole of it):
+`checker/language/rule_functions.py`. Its meaning, in brief (docs/rules.md has the whole of it):
 
 - roots: `event` (the record), `arg` (its arguments by name; at a `leave`, its `enter`'s
   too), `result` (its return value),
@@ -36,9 +36,11 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Vi
 
 from model.irql import Irql, irql_of
 from model.status import VALUES as STATUS_VALUES
-from model.values import NullType, Struct, Symbol
+from model.values import Struct, Symbol
 
-from .resources import grammar_path, lark_cache
+from ..resources import grammar_path, lark_cache
+from .rule_functions import FUNCTIONS
+from .scope import Expression, Scope, normalize
 
 __all__ = ["Expression", "ExpressionError", "Scope", "compile_expression", "normalize", "required_facts", "truth"]
 
@@ -55,45 +57,6 @@ class ExpressionError(Exception):
         self.column = column
 
 
-class Scope:
-    """What an expression is evaluated against: one event's effects, the machine, an item."""
-
-    __slots__ = ("effects", "record", "machine", "item", "context", "arguments")
-
-    def __init__(self, effects: Any, machine: Any, context: Any = None, item: Any = None) -> None:
-        self.effects = effects
-        self.record = effects.record if effects is not None else None
-        self.machine = machine
-        self.context = context  # the engine's per-trace state functions may ask (known DDIs)
-        self.item = item
-        self.arguments: dict[str, Any] | None = None  # the record's arguments by name, made when first asked
-
-    def with_item(self, item: Any) -> Scope:
-        inner = Scope(self.effects, self.machine, self.context, item)
-        inner.arguments = self.arguments
-        return inner
-
-
-Expression = Callable[[Scope], Any]
-
-
-def normalize(value: Any) -> Any:
-    """A trace value as expressions see it: symbols as their names, NULL as 0."""
-    cls = type(value)
-    if cls is Symbol:
-        return value.name
-    if cls is NullType:
-        return 0
-    if cls in _PLAIN:
-        return value
-    if isinstance(value, Symbol):
-        return value.name
-    if isinstance(value, NullType):
-        return 0
-    return value
-
-
-_PLAIN = frozenset({int, str, bool, type(None), tuple})
 _NUMBERS: dict[str, Any] = {}  # symbolic names met so far and the numbers they stand for
 
 
@@ -567,8 +530,6 @@ def compile_expression(text: str, functions: dict[str, tuple[Callable, int, int]
     The function's source is generated from the parse tree by `_Compiler`, from helper
     names and `_kN` references to the values the rule wrote (never its text)."""
     if functions is None:
-        from .rule_functions import FUNCTIONS
-
         functions = FUNCTIONS
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("an expression cannot be empty")

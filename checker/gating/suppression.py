@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from model.events import Comment, Event
 from model.location import SourceLocation
 
-from .findings import Finding, Suppressed, fingerprint
-from .rulebook import Rulebook
+from ..findings import Finding, Suppressed, fingerprint
+from ..language.rulebook import Rulebook
 
 __all__ = ["InlineSuppressions", "UNUSED_SUPPRESSION"]
 

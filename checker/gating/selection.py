@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .engine import ALWAYS_ON
-from .errors import UsageError
-from .rulebook import Rulebook
+from ..errors import UsageError
+from ..language.codes import ALWAYS_ON
+from ..language.rulebook import Rulebook
 
 __all__ = ["Selection"]
 

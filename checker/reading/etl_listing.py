@@ -9,7 +9,7 @@ The first thing to run when a capture looks wrong:
 - `jsonl`: one JSON object per record, then `{"summary": ...}` (the header facts and the
   table). Integers of 2^53 and more, and hex-typed fields, are `"0x..."` strings; bytes are
   hex strings; GUIDs and times are strings.
-- `trace`: exactly the lines of `checker.etl.capture_lines`, what `dmalint check` reads (its
+- `trace`: exactly the lines of `checker.reading.etl.capture_lines`, what `dmalint check` reads (its
   line numbers are the ones findings give).
 
 `summary_only` prints the header and the summary alone (text and jsonl). Problems are raised
@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .errors import UsageError
+from ..errors import UsageError
 from .etl import EtlEvent, EtlFile, EtlHeader, capture_lines
 from .etl_tracelogging import HexInt
 

@@ -15,7 +15,7 @@ from model.location import SourceLocation
 from model.status import status_name as _status_name
 from model.values import Symbol
 
-from .expression import Scope, normalize
+from .scope import Scope, normalize
 
 __all__ = ["FUNCTIONS", "hex_bytes"]
 

@@ -8,11 +8,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..errors import RuleFileError
+from ..findings import Severity
+from ..resources import rules_dir
 from .checks import Check
-from .errors import RuleFileError
-from .findings import Severity
-from .folding import Fold, fold_of
-from .resources import rules_dir
+from .dispatch import Dispatch
+from .fold import Fold, fold_of
 from .rule_schema import RuleProblem, examine_rule_file
 
 __all__ = ["Rule", "Rulebook", "builtin_rulebook", "rule_files", "validate_rule_directories"]
@@ -31,7 +32,7 @@ class Rule:
     path: Path
     doc: Mapping[str, Any]
     checks: tuple[Check, ...] = ()
-    fold: Fold | None = None  # what its findings are about, for folding consequences (checker/folding.py)
+    fold: Fold | None = None  # what its findings are about, for folding consequences (checker/engine/folding.py)
 
     @property
     def family(self) -> str:
@@ -43,15 +44,13 @@ class Rulebook:
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = {rule.code: rule for rule in sorted(rules, key=lambda rule: rule.code)}
-        self._dispatch: dict[frozenset[str] | None, Any] = {}
+        self._dispatch: dict[frozenset[str] | None, Dispatch] = {}
         self.folds = {rule.code: rule.fold for rule in self.rules.values() if rule.fold is not None}
 
-    def dispatch(self, selection: frozenset[str] | None = None) -> Any:
+    def dispatch(self, selection: frozenset[str] | None = None) -> Dispatch:
         """The selected rules' checks sorted by (verb, DDI) for the engine, made once."""
         table = self._dispatch.get(selection)
         if table is None:
-            from .engine import Dispatch
-
             table = self._dispatch[selection] = Dispatch(self, selection)
         return table
 

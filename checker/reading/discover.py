@@ -6,7 +6,7 @@ from pathlib import Path
 
 from model.location import SourceLocation
 
-from .errors import InputError, NoTracesError, TraceNotFoundError
+from ..errors import InputError, NoTracesError, TraceNotFoundError
 from .reader import TraceSource
 
 __all__ = ["TRACE_SUFFIXES", "discover"]

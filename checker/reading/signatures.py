@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ResourceError
-from .resources import YAML_LOADER, rules_dir
+from ..errors import ResourceError
+from ..resources import YAML_LOADER, rules_dir
 
 __all__ = ["Signature", "load_signatures", "signatures"]
 

@@ -14,9 +14,9 @@ from lark.lexer import PatternStr
 from model.events import Comment, Directive, Event
 from model.location import SourceLocation
 
+from ..errors import ResourceError, TraceSyntaxError
+from ..resources import grammar_path
 from . import fastpath
-from .errors import ResourceError, TraceSyntaxError
-from .resources import grammar_path
 from .signatures import signatures
 from .transform import RecordTransformer, ValueProblem
 
@@ -97,7 +97,7 @@ def load_grammar() -> str:
         raise ResourceError(f"cannot read the grammar {path}: {error}") from None
 
 
-# The fast path (checker/fastpath.py) for the common line shapes, in front of Lark. On by
+# The fast path (checker/reading/fastpath.py) for the common line shapes, in front of Lark. On by
 # default; the reference pipeline of bench/ turns it off, here for every parser made after or
 # with LineParser(path, fast=False) for one.
 FAST_PATH = True

@@ -9,8 +9,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.markdown import Markdown
 
-from .errors import UsageError
-from .rulebook import Rule, Rulebook
+from ..errors import UsageError
+from ..language.rulebook import Rule, Rulebook
 
 __all__ = ["explain", "list_rules", "rule_markdown"]
 

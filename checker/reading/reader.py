@@ -18,7 +18,7 @@ from typing import BinaryIO, Union
 from model.events import Comment, Directive, Event, UnknownDirective, VersionDirective
 from model.location import SourceLocation
 
-from .errors import EmptyTraceError, NotUtf8Error, TraceNotFoundError, TraceSyntaxError, UnsupportedVersionError
+from ..errors import EmptyTraceError, NotUtf8Error, TraceNotFoundError, TraceSyntaxError, UnsupportedVersionError
 from .etl import capture_lines, stream_is_etl
 from .fastpath import FALLBACK as _FALLBACK
 from .parser import LineParser
@@ -73,7 +73,7 @@ def read_trace(source: TraceSource) -> Iterator[Item]:
     """Every record of the trace in order, with syntax errors and warnings in line order.
 
     An ETL capture (recognised by its first bytes, whatever its name) is read as the text
-    `checker.etl.capture_lines` makes of it, so its line numbers are that text's."""
+    `checker.reading.etl.capture_lines` makes of it, so its line numbers are that text's."""
     stream = source.open()
     try:
         if source.path is not None and stream_is_etl(stream):

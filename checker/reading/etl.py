@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from model.location import SourceLocation
 
-from .errors import EtlError, NoCaptureEventsError, TraceNotFoundError
+from ..errors import EtlError, NoCaptureEventsError, TraceNotFoundError
 from .etl_tracelogging import TraceLoggingError, schema_for, traits_for
 
 __all__ = [
@@ -489,6 +489,12 @@ def _utf16z(names: bytes, index: int) -> str:
 # The capture kit's text
 
 
+def _one_line(text: str) -> str:
+    """A kit line holding a line break (the kit never writes one: a damaged record) as one
+    line, each break shown as U+FFFD as undecodable bytes are, so it fails to parse where it is."""
+    return text.replace("\r", "\ufffd").replace("\n", "\ufffd")
+
+
 def capture_lines(path: str | os.PathLike, *, display: str | None = None, window: int = REORDER_WINDOW) -> Iterator[str]:
     """The dmatrace text of a capture, line by line, streaming (kit contract, section 4).
 
@@ -599,6 +605,8 @@ class _KitScan:
                                     text = data[user + 10:stop].decode("utf-8")
                                 except UnicodeDecodeError:
                                     text = data[user + 10:stop].decode("utf-8", "replace")
+                                if "\n" in text or "\r" in text:
+                                    text = _one_line(text)
                                 if text[:1] != "@":
                                     text = f"t={(timestamp - start) / frequency if timestamp > start else 0.0:.7f} {text}"
                                 append((seq, text))
@@ -640,6 +648,8 @@ class _KitScan:
                                  "the kit writes Seq (uint64) and Line (counted UTF-8 string)", where)
         if self._known is None:
             self._learn(data, pos, event)
+        if "\n" in text or "\r" in text:
+            text = _one_line(text)
         if text[:1] != "@":
             seconds = event.time if event.timestamp > self.etl._start else 0.0
             text = f"t={seconds:.7f} {text}"

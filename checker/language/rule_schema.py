@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-from .errors import ResourceError
-from .resources import YAML_LOADER, rules_dir
+from ..errors import ResourceError
+from ..resources import YAML_LOADER, rules_dir
 
 __all__ = ["RuleProblem", "RuleText", "examine_rule_file", "rule_schema", "validate_rule_file", "validate_rule_text"]
 
@@ -204,7 +204,7 @@ def _compiled(root: yaml.Node, data: dict, path: str) -> tuple[list[RuleProblem]
 
 def _fold_problems(root: yaml.Node, data: dict, path: str) -> list[RuleProblem]:
     """A `fold:` section names only values the rule's checks compute."""
-    from .folding import fold_of
+    from .fold import fold_of
 
     fold = fold_of(data)
     if fold is None:

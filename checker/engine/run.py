@@ -9,14 +9,14 @@ from typing import Any
 
 from model.events import Event, Record
 
-from .baseline import Baseline, BaselineEntry
-from .engine import FileCheck
-from .errors import InputError, TraceSyntaxError
-from .findings import Finding, Severity, Suppressed
+from ..errors import InputError, TraceSyntaxError
+from ..findings import Finding, Severity, Suppressed
+from ..gating.baseline import Baseline, BaselineEntry
+from ..gating.suppression import InlineSuppressions
+from ..language.rulebook import Rulebook
+from ..reading.reader import Diagnostic, TraceSource, read_trace
+from .filecheck import FileCheck
 from .folding import Folder
-from .reader import Diagnostic, TraceSource, read_trace
-from .rulebook import Rulebook
-from .suppression import InlineSuppressions
 
 __all__ = ["FileResult", "RunOptions", "RunResult", "TraceCheck", "check_sources"]
 
@@ -26,7 +26,9 @@ class RunOptions:
     """How to run: stop after `max_errors` unparsed lines in the whole run (None: never);
     `selection` the codes to report (None: every rule); `severities` overrides of a rule's
     severity by code; `baseline` the fingerprints of findings to hide as already known
-    (`--baseline`); `timeline` to record each trace's Timeline for the HTML report; `sink`
+    (`--baseline`); `recorder` to make, for each trace (by its path), an observer of every
+    record's Effects whose `timeline()` goes into `FileResult.timeline` (the HTML report's
+    TimelineRecorder: a picklable callable, for `--jobs`); `sink`
     to stream the findings: each is handed to it as found (in the order found, trace after
     trace) and not kept, only counted, so a run's memory does not grow with its findings;
     `fold` to fold consequences under their root finding (`--no-fold` turns it off)."""
@@ -35,7 +37,7 @@ class RunOptions:
     selection: frozenset[str] | None = None
     severities: Mapping[str, Severity] = field(default_factory=dict)
     baseline: Baseline | None = None
-    timeline: bool = False
+    recorder: Callable[[str], Any] | None = None
     sink: Callable[[Finding], None] | None = None
     fold: bool = True
 
@@ -53,7 +55,7 @@ class FileResult:
     error: InputError | None = None
     complete: bool = True
     suppressed: list[Suppressed] = field(default_factory=list)  # findings hidden inline or by the baseline
-    timeline: Any = None  # a checker.timeline.Timeline when RunOptions.timeline asked for one
+    timeline: Any = None  # what RunOptions.recorder's observer recorded (the HTML report's Timeline)
     counts: dict[Severity, int] = field(default_factory=dict)  # findings by severity, streamed ones too
     consequences: int = 0  # findings folded under their root (in `findings` too, but not in `counts`)
 
@@ -239,11 +241,7 @@ def _check_one(
         if listener:
             listener(source)
         return FileResult(path=source.location.path if source.location else "?", error=source), []
-    recorder = None
-    if options.timeline:
-        from .timeline import TimelineRecorder
-
-        recorder = TimelineRecorder(source.display)
+    recorder = options.recorder(source.display) if options.recorder is not None else None
     check = TraceCheck(source.display, rulebook, options, observer=recorder)
     file_result = check.result
     try:

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .findings import Finding
+from ..errors import UsageError
+from ..findings import Finding
 
 __all__ = ["Baseline", "BaselineEntry"]
 

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import DmalintError
+from ..errors import DmalintError
 
 __all__ = [
     "EventSchema",

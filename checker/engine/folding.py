@@ -1,7 +1,7 @@
 """Folding consequences under their root finding, as a compiler reports the first error and
 not the cascade it causes.
 
-A rule says in its `fold:` section (docs/rules.md, "Consequences") which objects its findings
+A rule says in its `fold:` section (read by checker/language/fold.py) (docs/rules.md, "Consequences") which objects its findings
 judge (`about`), and whether a finding of it declares them lost or broken (`declares`), with
 what they keep alive (`keeps`). Objects are named by kind and the line of the record that
 made them (a list by its build, a block by its allocation), the facts the finding already
@@ -20,47 +20,13 @@ streams as before: a root is always found before its consequences, or with them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from .findings import Finding, Root, Severity
+from ..findings import Finding, Root, Severity
+from ..language.fold import Fold
 
-__all__ = ["DECLARATIONS", "KINDS", "Fold", "Folder", "fold_of"]
-
-KINDS = ("list", "mdl", "block", "common_buffer", "channel")
-DECLARATIONS = ("lost", "broken")
-
-
-@dataclass(frozen=True, slots=True)
-class Fold:
-    """A rule's `fold:` section: (kind, value name) pairs of what its findings are about and,
-    for a rule whose findings declare those objects lost or broken, of what they keep alive."""
-
-    about: tuple[tuple[str, str], ...]
-    declares: str | None = None
-    keeps: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def values(self) -> tuple[str, ...]:
-        """The names of the check's values this section reads."""
-        return tuple(name for _, name in (*self.about, *self.keeps))
-
-
-def _pairs(section: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for kind, names in (section or {}).items():
-        for name in [names] if isinstance(names, str) else names:
-            pairs.append((str(kind), str(name)))
-    return tuple(pairs)
-
-
-def fold_of(data: Mapping[str, Any]) -> Fold | None:
-    """A rule's fold section from its validated YAML data (rules/schema.json), or None."""
-    section = data.get("fold")
-    if not section:
-        return None
-    return Fold(_pairs(section.get("about")), section.get("declares"), _pairs(section.get("keeps")))
-
+__all__ = ["Folder"]
 
 def _lines(value: Any) -> Iterator[int]:
     """The lines a fact names: one line, `12, 40` (the rules' `lines(...)`), or none."""
