@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .adapter import adapter_from_description
+from .adapter import Adapter, adapter_from_description
 from .bus import BusEntry
 from .common_buffer import CommonBuffer
 from .cpu import CpuState
 from .effects import EffectsBuilder
 from .events import Event
+from .intervals import IntervalMap
 from .retained import remember
+from .shared import Ordinals, SharedMemory
 from .values import Value, as_bool, as_int
 
-if TYPE_CHECKING:
-    from .machine import Machine
+if TYPE_CHECKING:  # the list family, made after it
+    from .sgl_ddis import SglDdis
+
 
 __all__ = ["AdapterDdis"]
 
 
 class AdapterDdis:
-    """The adapter and common-buffer DDIs.
-
-    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
-    to the method that replays it."""
+    """The adapter and common-buffer DDIs: a family of the machine, with its state (the
+    adapters, the StorPort adapter, live and freed common buffers). It asks the list family
+    what an adapter still has outstanding when it is put. `HANDLERS` maps each DDI to the
+    method that replays it."""
 
     HANDLERS: dict[str, str] = {
         "IoGetDmaAdapter": "_get_adapter",
@@ -36,7 +40,34 @@ class AdapterDdis:
         "FreeCommonBuffer": "_common_free",
     }
 
-    def _get_adapter(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def __init__(self, memory: SharedMemory, ordinals: Ordinals) -> None:
+        self.memory = memory
+        self.ordinals = ordinals
+        self.sgl_ddis: SglDdis | None = None  # set by the machine once the list family is made
+        self.adapters: dict[int, Adapter] = {}
+        self.storport_adapter: Adapter | None = None
+        self.common_buffers: IntervalMap[CommonBuffer] = IntervalMap()
+        self.freed_common_buffers: OrderedDict[int, CommonBuffer] = OrderedDict()
+        self.reset_memory()
+
+    def reset_memory(self) -> None:
+        self._next_logical = 0x10000000  # common buffers without a captured logical address
+
+    def adapter_for(self, event: Event, storport: bool) -> Adapter:
+        """The adapter a list DDI builds through: StorPort's, or the one at DmaAdapter (one
+        that restricts nothing when the trace never made it)."""
+        if storport:
+            if self.storport_adapter is None:
+                self.storport_adapter = Adapter(None, "storport", None, True, True, 32, 0x10000, 17, 1, event.location)
+            return self.storport_adapter
+        address = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
+        adapter = self.adapters.get(address) if address is not None else None
+        if adapter is None:  # never created in the trace: assume nothing it would restrict
+            adapter = Adapter(address, "wdm", None, True, True, 64, None, None, 1, event.location)
+        return adapter
+
+
+    def _get_adapter(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         address = as_int(result) or 0  # the dispatcher turned NULL away
         adapter = adapter_from_description(
             address, event.arg("DeviceDescription"), as_int(event.arg("NumberOfMapRegisters")), event.location  # type: ignore[attr-defined]
@@ -44,14 +75,14 @@ class AdapterDdis:
         self.adapters[address] = adapter
         out.created.append(adapter)
 
-    def _put_adapter(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _put_adapter(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         address = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
         adapter = self.adapters.get(address) if address is not None else None
         if adapter is None or not adapter.live:
             return
-        lists = tuple(sgl for sgl in self.lists.values() if sgl.adapter == address)
+        lists = self.sgl_ddis.lists_through(address) if self.sgl_ddis is not None else ()
         buffers = tuple(cb for cb in self.common_buffers if cb.adapter == address)
-        channel = (address,) if address in self.channels else ()
+        channel = (address,) if self.sgl_ddis is not None and address in self.sgl_ddis.channels else ()
         if lists or buffers or channel:
             out.fact("outstanding", (lists, buffers, channel))
         out.previous.append(adapter)
@@ -59,32 +90,26 @@ class AdapterDdis:
         self.adapters[address] = put
         out.released.append(put)
 
-    def _common_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _common_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         va = as_int(result) or 0  # the dispatcher turned NULL away
         name = event.name  # type: ignore[attr-defined]
         length = as_int(event.arg("NumberOfBytes" if name == "StorPortGetUncachedExtension" else "Length")) or 0  # type: ignore[attr-defined]
         logical = as_int(event.arg("LogicalAddress"))  # type: ignore[attr-defined]
         if logical is None:
             logical = self._next_logical
-        page = self.target.page_size
+        page = self.memory.target.page_size
         self._next_logical = max(self._next_logical, logical + ((length + page - 1) // page + 1) * page)
         buffer = CommonBuffer(
             va, logical, length, bool(as_bool(event.arg("CacheEnabled"))), as_int(event.arg("DmaAdapter")), name,  # type: ignore[attr-defined]
-            self._next(), event.location,
+            self.ordinals.next(), event.location,
         )
-        self._bind_range(va, logical, length)
+        self.memory.bind_range(va, logical, length)
         self.common_buffers.insert(va, max(length, 1), buffer)
         self.freed_common_buffers.pop(va, None)
-        self.bus.add(BusEntry(logical, max(length, 1), "common-buffer", va))
+        self.memory.bus.add(BusEntry(logical, max(length, 1), "common-buffer", va))
         out.created.append(buffer)
 
-    def _bind_range(self: Machine, va: int, physical: int, length: int) -> None:
-        shift = self.space.shift
-        pages = self.target.span_pages(va, length)
-        for index in range(pages):
-            self.space.bind((va >> shift) + index, (physical >> shift) + index)
-
-    def _common_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _common_free(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         va = as_int(event.arg("VirtualAddress"))  # type: ignore[attr-defined]
         buffer = self.common_buffers.at(va) if va is not None else None
         if buffer is None:
@@ -105,7 +130,7 @@ class AdapterDdis:
         if mismatch:
             out.fact("common-buffer-mismatch", tuple(mismatch))
         self.common_buffers.pop(buffer.va)
-        self.bus.retire(BusEntry(buffer.logical, max(buffer.length, 1), "common-buffer", buffer.va))
+        self.memory.bus.retire(BusEntry(buffer.logical, max(buffer.length, 1), "common-buffer", buffer.va))
         freed = replace(buffer, freed_at=event.location)
         remember(self.freed_common_buffers, buffer.va, freed)
         out.previous.append(buffer)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .cpu import CpuState, HeldLock
 from .effects import EffectsBuilder
 from .events import Event
@@ -11,17 +9,13 @@ from .irql import DIRQL, DISPATCH_LEVEL, Irql, irql_of
 from .retained import RAISED_LEVELS
 from .values import Value, as_int, symbol_name
 
-if TYPE_CHECKING:
-    from .machine import Machine
-
 __all__ = ["LockDdis"]
 
 
 class LockDdis:
-    """The IRQL and spin-lock DDIs.
-
-    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
-    to the method that replays it."""
+    """The IRQL and spin-lock DDIs: a family of the machine. It keeps no state of its own:
+    the level and the locks held are the CPU's (`CpuState`), handed to each handler.
+    `HANDLERS` maps each DDI to the method that replays it."""
 
     HANDLERS: dict[str, str] = {
         "KeRaiseIrql": "_raise_lower",
@@ -42,7 +36,8 @@ class LockDdis:
         "StorPortReleaseSpinLock": "_release",
     }
 
-    def _raise_lower(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+
+    def _raise_lower(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         if name == "KeRaiseIrqlToDpcLevel":
             level: Irql | None = DISPATCH_LEVEL
@@ -67,7 +62,7 @@ class LockDdis:
                 del cpu.raised[0], cpu.raised_at[0]
         cpu.irql = level
 
-    def _lock_key(self: Machine, event: Event) -> tuple[object, str, Irql]:
+    def _lock_key(self, event: Event) -> tuple[object, str, Irql]:
         name = event.name  # type: ignore[attr-defined]
         if name == "StorPortAcquireSpinLock":
             kind = symbol_name(event.arg("SpinLock")) or str(event.arg("SpinLock"))  # type: ignore[attr-defined]
@@ -79,7 +74,7 @@ class LockDdis:
             return lock, "dpc", DISPATCH_LEVEL
         return lock, "ke", DISPATCH_LEVEL
 
-    def _acquire(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _acquire(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         key, family, level = self._lock_key(event)
         if family == "storport":
             out.fact("storport-locks-held", tuple(_storport_kind(lock) for lock in cpu.locks if lock.family == "storport"))
@@ -94,7 +89,7 @@ class LockDdis:
             cpu.irql = level
         out.created.append(lock)
 
-    def _release(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _release(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         handle = as_int(event.arg("LockHandle"))  # type: ignore[attr-defined]
         if handle is not None:

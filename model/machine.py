@@ -20,9 +20,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
-from .adapter import Adapter, AllocationAction
+from .adapter import Adapter
 from .adapter_ddis import AdapterDdis
-from .bus import BusEntry, BusIndex, Resolution
+from .bus import BusEntry, Resolution
 from .common_buffer import CommonBuffer
 from .cpu import CpuState, DeferredRoutine, Frame, HeldLock
 from .effects import Effects, EffectsBuilder
@@ -43,19 +43,19 @@ from .events import (
     SglRecord,
     TargetDirective,
 )
-from .intervals import IntervalMap
 from .irql import DIRQL, DISPATCH_LEVEL, PASSIVE_LEVEL, Irql
 from .location import SourceLocation
 from .lock_ddis import LockDdis
 from .mdl import Mdl
 from .mdl_ddis import MdlDdis
-from .memory import AddressSpace, MemoryConfig, PhysicalMemory, pattern
+from .memory import MemoryConfig, pattern
 from .platform import Target
-from .pool import Block, PoolTable
+from .pool import Block
 from .pool_ddis import PoolDdis
 from .retained import remember
-from .sgl import Calculation, MapRegisterWindow, Segment, SgList
+from .sgl import Calculation, SgList
 from .sgl_ddis import SglDdis
+from .shared import Ordinals, SharedMemory
 from .status import is_success
 from .values import Value, as_int
 
@@ -106,7 +106,7 @@ def _context_of(arguments: tuple) -> int | None:
     return next((as_int(a.value) for a in arguments if a.name in ("Context", "ExecutionContext")), None)
 
 
-class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
+class Machine:
     """The machine a trace drives. Feed it every record in order with `apply`.
 
     Facts it reports (key: value):
@@ -157,59 +157,60 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
     """
 
     def __init__(self, target: Target | None = None, memory: MemoryConfig | None = None) -> None:
-        self.target = target or Target()
-        self.memory_config = memory or MemoryConfig()
         self.driver: dict[str, Value] = {}
         self.cpus: dict[int, CpuState] = {}
-        self.pool = PoolTable()
-        self.adapters: dict[int, Adapter] = {}
-        self.storport_adapter: Adapter | None = None
-        self.mdls: dict[int, Mdl] = {}
-        self.freed_mdls: OrderedDict[int, Mdl] = OrderedDict()
-        self.lists: dict[int, SgList] = {}  # live, by ordinal
-        self.list_in_buffer: dict[int, int] = {}  # buffer pointer -> ordinal of the newest live list
-        self.put_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> the last list put from it
-        self.failed_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> a build that failed there
-        self.calculations: OrderedDict[tuple, Calculation] = OrderedDict()  # (adapter, CurrentVa, Length) -> the last
-        self.common_buffers: IntervalMap[CommonBuffer] = IntervalMap()
-        self.freed_common_buffers: OrderedDict[int, CommonBuffer] = OrderedDict()
-        self.transfers: dict[tuple, tuple[int, Segment, bool, SourceLocation]] = {}
-        self.channels: dict[int, SourceLocation] = {}
-        self._channel_before: dict[tuple[int, int], SourceLocation | None] = {}  # (cpu, adapter) -> channel before an enter
-        self.allocation_actions: dict[int, AllocationAction] = {}  # adapter -> what its last AdapterControl returned
         self.events = 0
-        self._ordinal = 0
-        self._pending: dict[int, dict[str, int]] = {}
         self.deferred_routines: OrderedDict[int, DeferredRoutine] = OrderedDict()  # Context -> a queued request
-        self._reset_memory()
+        self.ordinals = Ordinals()
+        self.memory = SharedMemory(target or Target(), memory or MemoryConfig(), forget=self._forget_retired)
+        # The DDI families, each with its state and handlers, given what it shares and the
+        # families it asks. Adding a family is a module and one line here (docs/model.md).
+        self.adapter_ddis = AdapterDdis(self.memory, self.ordinals)
+        self.mdl_ddis = MdlDdis(self.memory, self.ordinals)
+        self.sgl_ddis = SglDdis(self.memory, self.ordinals, self.mdl_ddis, self.adapter_ddis, self.deferred_routines)
+        self.pool_ddis = PoolDdis(self.memory, self.sgl_ddis, self.adapter_ddis)
+        self.lock_ddis = LockDdis()
+        self.adapter_ddis.sgl_ddis = self.mdl_ddis.sgl_ddis = self.sgl_ddis
+        self.families = (self.pool_ddis, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.lock_ddis)
         self._handlers = self._handler_table()
         self._steps = self._step_table()
         self._out = EffectsBuilder()  # emptied by `finish` after each record: `apply` is never re-entered
 
-    # --- state that depends on the target and @memory ---------------------------------
+    # --- the shared memory: remade by @target and @memory ------------------------------
 
-    def _reset_memory(self) -> None:
-        page = self.target.page_size
-        config = self.memory_config
-        self.ram = PhysicalMemory(config.size, page)
-        self.bounce_memory = PhysicalMemory(1 << 32, page)
-        # Map registers live in a window of bus pages that no driver buffer's frame may use:
-        # the layout never hands its frames out, and the window skips frames a capture bound.
-        self.window = MapRegisterWindow(page_size=page, is_ram=lambda pfn: self.space.frame_in_use(pfn))
-        self.space = AddressSpace(self.ram, config.layout, config.seed, reserved=self.window.frames)
-        self.bus = BusIndex(page, forget=self._forget_retired)
-        self.put_by_ordinal: dict[int, SgList] = {}  # ordinal -> a put list some retired bus entry still names
-        self._list_pages: dict[int, set[int]] = {}
-        self._next_logical = 0x10000000  # common buffers without a captured logical address
+    def _reset_memory(self, target: Target, config: MemoryConfig) -> None:
+        self.memory.reset(target, config)
+        for family in self.families:
+            reset = getattr(family, "reset_memory", None)
+            if reset is not None:
+                reset()
 
     def _forget_retired(self, kind: str, key: Hashable) -> None:
-        """No retired bus entry names this owner any more: nothing can ask `owner` for its put list."""
-        if kind == "sgl":
-            self.put_by_ordinal.pop(key, None)  # type: ignore[call-overload]
+        self.sgl_ddis.forget_retired(kind, key)
 
-    def _next(self) -> int:
-        self._ordinal += 1
-        return self._ordinal
+    @property
+    def target(self) -> Target:
+        return self.memory.target
+
+    @property
+    def memory_config(self) -> MemoryConfig:
+        return self.memory.config
+
+    # State a rule or a test reads, kept by the family that owns it.
+    pool = property(lambda self: self.pool_ddis.table)
+    mdls = property(lambda self: self.mdl_ddis.mdls)
+    freed_mdls = property(lambda self: self.mdl_ddis.freed_mdls)
+    adapters = property(lambda self: self.adapter_ddis.adapters)
+    lists = property(lambda self: self.sgl_ddis.lists)
+    put_lists = property(lambda self: self.sgl_ddis.put_lists)
+    put_by_ordinal = property(lambda self: self.sgl_ddis.put_by_ordinal)
+    calculations = property(lambda self: self.sgl_ddis.calculations)
+    transfers = property(lambda self: self.sgl_ddis.transfers)
+    channels = property(lambda self: self.sgl_ddis.channels)
+    bus = property(lambda self: self.memory.bus)
+    space = property(lambda self: self.memory.space)
+    ram = property(lambda self: self.memory.ram)
+    bounce_memory = property(lambda self: self.memory.bounce_memory)
 
     # --- the entry point --------------------------------------------------------------
 
@@ -298,26 +299,25 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
 
     def _mdl_step(self, record: MdlRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         irql = self._at_level(record, cpu, out)
-        self._mdl_record(record, out)
+        self.mdl_ddis._mdl_record(record, out)
         return irql
 
     def _sgl_step(self, record: SglRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         irql = self._at_level(record, cpu, out)
-        self._sgl_record(record, out)
+        self.sgl_ddis._sgl_record(record, out)
         return irql
 
     def _directive(self, record: Record) -> None:
         if isinstance(record, TargetDirective):
-            self.target = Target(arch=record.arch or self.target.arch, page_size=record.page_size or self.target.page_size)
-            self._reset_memory()
+            target = Target(arch=record.arch or self.target.arch, page_size=record.page_size or self.target.page_size)
+            self._reset_memory(target, self.memory_config)
         elif isinstance(record, MemoryDirective):
             default = MemoryConfig()
-            self.memory_config = MemoryConfig(
+            self._reset_memory(self.target, MemoryConfig(
                 size=default.size if record.size is None else record.size,
                 layout=record.layout or default.layout,
                 seed=default.seed if record.seed is None else record.seed,
-            )
-            self._reset_memory()
+            ))
         elif isinstance(record, DriverDirective):
             self.driver.update(record.fields)
         elif isinstance(record, AdapterDirective):
@@ -334,9 +334,9 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
                 created_at=record.location,
             )
             if record.kind == "storport":
-                self.storport_adapter = adapter
+                self.adapter_ddis.storport_adapter = adapter
             elif record.address is not None:
-                self.adapters[record.address] = adapter
+                self.adapter_ddis.adapters[record.address] = adapter
 
     # --- CPUs, frames, IRQL ---------------------------------------------------------------
 
@@ -358,7 +358,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             runs_for, arguments = enter.name, enter.arguments
             if enter.name in RUNS_ROUTINE_AT_DISPATCH:
                 cpu.frames[-1] = replace(enter, ran_routine=True)
-                ordinal = self._pending_build(cpu).get(enter.name)
+                ordinal = self.sgl_ddis._pending_build(cpu).get(enter.name)
         else:  # a routine the DDI queued runs now, maybe on another CPU: its request, by Context
             deferred = self.deferred_routines.pop(_context_of(event.arguments), None)
             runs_for, arguments = (deferred.ddi, deferred.arguments) if deferred is not None else (None, ())
@@ -373,7 +373,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         cpu.frames.append(Frame("callback", event.name, event.location, entry, cpu.irql, runs_for, arguments))
         cpu.irql = entry
         if runs_for in ("GetScatterGatherList", "GetScatterGatherListEx") and ordinal is not None:
-            self._bind_got_list(event, ordinal)
+            self.sgl_ddis._bind_got_list(event, ordinal)
         return entry
 
     def _done(self, event: Done, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
@@ -390,7 +390,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             out.fact("locks-held-at-done", tuple(held))
         out.previous.append(frame)
         if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx"):
-            self._adapter_control_returned(frame.arguments, event, out)
+            self.sgl_ddis._adapter_control_returned(frame.arguments, event, out)
         del cpu.frames[index:]
         cpu.settle_locks(index)  # a lock the routine leaked is reported once, at its `done`
         cpu.irql = frame.saved_irql  # None when the level before the routine was never known
@@ -421,7 +421,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         context = _context_of(enter.arguments)
         if context is None:
             return
-        request = DeferredRoutine(enter.name, enter.arguments, self._pending_build(cpu).get(enter.name), enter.location, at)
+        request = DeferredRoutine(enter.name, enter.arguments, self.sgl_ddis._pending_build(cpu).get(enter.name), enter.location, at)
         remember(self.deferred_routines, context, request)
 
     def open_enter(self, cpu: int) -> Frame | None:
@@ -482,9 +482,9 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         """Per DDI, built once: its handler, and whether it acts at `enter`, returns a status,
         returns the new object's address (so `_invoke` asks one dictionary per event)."""
         table: dict[str, tuple[Callable, bool, bool, bool]] = {}
-        for mixin in (PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
-            for ddi, method in mixin.HANDLERS.items():
-                table[ddi] = (getattr(self, method), ddi in RUNS_AT_ENTER, ddi in RETURNS_STATUS, ddi in RETURNS_POINTER)
+        for family in self.families:
+            for ddi, method in family.HANDLERS.items():
+                table[ddi] = (getattr(family, method), ddi in RUNS_AT_ENTER, ddi in RETURNS_STATUS, ddi in RETURNS_POINTER)
         return table
 
     def handled_ddis(self) -> frozenset[str]:
@@ -500,17 +500,6 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
             out.fact("unknown-adapter", address)
         elif not adapter.live:
             out.fact("adapter-put", adapter)
-
-    def _adapter_for(self, event: Event, storport: bool) -> Adapter:
-        if storport:
-            if self.storport_adapter is None:
-                self.storport_adapter = Adapter(None, "storport", None, True, True, 32, 0x10000, 17, 1, event.location)
-            return self.storport_adapter
-        address = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
-        adapter = self.adapters.get(address) if address is not None else None
-        if adapter is None:  # never created in the trace: assume nothing it would restrict
-            adapter = Adapter(address, "wdm", None, True, True, 64, None, None, 1, event.location)
-        return adapter
 
     # --- memory accesses ------------------------------------------------------------------------
 
@@ -556,7 +545,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
 
     def sgl_at(self, buffer: int) -> SgList | None:
         """The live list whose pointer (caller buffer) is `buffer`."""
-        ordinal = self.list_in_buffer.get(buffer)
+        ordinal = self.sgl_ddis.list_in_buffer.get(buffer)
         return self.lists.get(ordinal) if ordinal is not None else None
 
     def lists_covering(self, va: int, length: int) -> tuple[SgList, ...]:
@@ -564,7 +553,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         shift = self.space.shift
         ordinals: set[int] = set()
         for vpn in range(va >> shift, ((va + max(length, 1) - 1) >> shift) + 1):
-            owners = self._list_pages.get(vpn)
+            owners = self.sgl_ddis._list_pages.get(vpn)
             if owners:
                 ordinals |= owners
         if not ordinals:
@@ -583,7 +572,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
                 return sgl
             return self.put_by_ordinal.get(entry.key)  # type: ignore[arg-type]
         if entry.kind == "common-buffer":
-            return self.common_buffers.at(entry.key) or self.freed_common_buffers.get(entry.key)  # type: ignore[arg-type]
+            return self.adapter_ddis.common_buffers.at(entry.key) or self.adapter_ddis.freed_common_buffers.get(entry.key)  # type: ignore[arg-type]
         transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
         return transfer[1] if transfer is not None else None
 
@@ -625,7 +614,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
         return tuple(self.pool)
 
     def live_common_buffers(self) -> tuple[CommonBuffer, ...]:
-        return tuple(self.common_buffers)
+        return tuple(self.adapter_ddis.common_buffers)
 
     def live_adapters(self) -> tuple[Adapter, ...]:
         """Adapters IoGetDmaAdapter returned and PutDmaAdapter has not released."""
@@ -638,7 +627,7 @@ class Machine(PoolDdis, MdlDdis, AdapterDdis, SglDdis, LockDdis):
     def storport_dma_adapter(self) -> Adapter | None:
         """The adapter StorPort's DMA calls use: `@adapter storport`, or the one the model
         assumed at the first StorPort build (None before either)."""
-        return self.storport_adapter
+        return self.adapter_ddis.storport_adapter
 
     def calculation(self, adapter: int | None, current_va: int, length: int) -> Calculation | None:
         """The last successful CalculateScatterGatherList on `adapter` for this CurrentVa and

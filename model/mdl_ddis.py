@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -11,20 +12,22 @@ from .events import Event, MdlRecord
 from .location import SourceLocation
 from .mdl import Mdl
 from .retained import remember
+from .shared import Ordinals, SharedMemory
 from .status import is_success
 from .values import Value, as_int
 
-if TYPE_CHECKING:
-    from .machine import Machine
+if TYPE_CHECKING:  # the list family, made after it
+    from .sgl_ddis import SglDdis
+
 
 __all__ = ["MdlDdis"]
 
 
 class MdlDdis:
-    """The MDL DDIs.
-
-    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
-    to the method that replays it."""
+    """The MDL DDIs and `mdl` records: a family of the machine, with its state (live MDLs,
+    and the ones freed lately). It asks the list family which live lists were built from an
+    MDL that is freed; the list family asks it for chains and page frames. `HANDLERS` maps
+    each DDI to the method that replays it."""
 
     HANDLERS: dict[str, str] = {
         "IoAllocateMdl": "_mdl_allocate",
@@ -41,7 +44,15 @@ class MdlDdis:
         "IoBuildPartialMdl": "_mdl_partial",
     }
 
-    def _mdl_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def __init__(self, memory: SharedMemory, ordinals: Ordinals) -> None:
+        self.memory = memory
+        self.ordinals = ordinals
+        self.sgl_ddis: SglDdis | None = None  # set by the machine once the list family is made
+        self.mdls: dict[int, Mdl] = {}
+        self.freed_mdls: OrderedDict[int, Mdl] = OrderedDict()
+
+
+    def _mdl_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         if name == "StorPortAllocateMdl":
             address = as_int(event.arg("Mdl"))  # type: ignore[attr-defined]
@@ -58,20 +69,20 @@ class MdlDdis:
         old = self.mdls.get(address)
         if old is not None:
             out.fact("mdl-replaced", old)
-        mdl = Mdl(address, va, size, family, self._next(), event.location, source=source,
+        mdl = Mdl(address, va, size, family, self.ordinals.next(), event.location, source=source,
                   source_at=event.location if source is not None else None)
         self.mdls[address] = mdl
         self.freed_mdls.pop(address, None)
         out.created.append(mdl)
 
-    def _mdl_arg(self: Machine, event: Event) -> int | None:
+    def _mdl_arg(self, event: Event) -> int | None:
         for name in ("MemoryDescriptorList", "Mdl"):
             value = as_int(event.arg(name))  # type: ignore[attr-defined]
             if value is not None:
                 return value
         return None
 
-    def _mdl_state(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _mdl_state(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         address = self._mdl_arg(event)
         mdl = self.mdls.get(address) if address is not None else None
@@ -93,13 +104,13 @@ class MdlDdis:
             mdl = mdl.with_source(None, mdl.pfns, event.location)
         self.mdls[mdl.address] = mdl
 
-    def _pfns_for(self: Machine, va: int, length: int) -> tuple[int, ...]:
-        shift = self.space.shift
+    def _pfns_for(self, va: int, length: int) -> tuple[int, ...]:
+        shift = self.memory.space.shift
         first = va >> shift
         last = (va + max(length, 1) - 1) >> shift
-        return tuple(self.space.pfn(vpn) for vpn in range(first, last + 1))
+        return tuple(self.memory.space.pfn(vpn) for vpn in range(first, last + 1))
 
-    def _chain_of(self: Machine, first: int) -> list[int]:
+    def _chain_of(self, first: int) -> list[int]:
         """The addresses of an MDL chain from its first MDL, by each MDL's `next`."""
         chain: list[int] = []
         address: int | None = first
@@ -109,7 +120,7 @@ class MdlDdis:
             address = mdl.next if mdl is not None else None
         return chain
 
-    def _chain_holds(self: Machine, first: int, address: int) -> bool:
+    def _chain_holds(self, first: int, address: int) -> bool:
         """Is `address` in the chain from `first` (as `_chain_of` walks it)? Most lists have
         one MDL: answered without building the chain."""
         if first == address:
@@ -119,7 +130,7 @@ class MdlDdis:
             return False
         return address in self._chain_of(first)
 
-    def _mdl_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _mdl_free(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         address = self._mdl_arg(event) if name != "MmFreePagesFromMdl" else as_int(event.arg("MemoryDescriptorList"))  # type: ignore[attr-defined]
         out.fact("free-family", "storport" if name == "StorPortFreeMdl" else "pages" if name == "MmFreePagesFromMdl" else "io")
@@ -128,7 +139,7 @@ class MdlDdis:
             freed = self.freed_mdls.get(address) if address is not None else None
             out.fact("mdl-freed-before" if freed is not None else "mdl-unknown", freed if freed is not None else address)
             return
-        lists = tuple(sgl for sgl in self.lists.values() if sgl.mdl is not None and self._chain_holds(sgl.mdl, address))
+        lists = self.sgl_ddis.lists_from_mdl(address, self._chain_holds) if self.sgl_ddis is not None else ()
         if lists:
             out.fact("mdl-live-lists", lists)
         out.previous.append(mdl)
@@ -142,7 +153,7 @@ class MdlDdis:
         remember(self.freed_mdls, address, freed)
         out.released.append(freed)
 
-    def _mdl_partial(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _mdl_partial(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         source = self.mdls.get(as_int(event.arg("SourceMdl")) or -1)  # type: ignore[attr-defined]
         target = self.mdls.get(as_int(event.arg("TargetMdl")) or -1)  # type: ignore[attr-defined]
         if source is None or target is None:
@@ -152,34 +163,34 @@ class MdlDdis:
         length = as_int(event.arg("Length")) or (source.end - va)  # type: ignore[attr-defined]
         pfns = None
         if source.pfns is not None:
-            shift = self.space.shift
+            shift = self.memory.space.shift
             first = (va >> shift) - (source.va >> shift)
-            pfns = source.pfns[first : first + self.target.span_pages(va, length)]
+            pfns = source.pfns[first : first + self.memory.target.span_pages(va, length)]
         partial = replace(target, va=va, byte_count=length, pfns=pfns, source=source.source and "partial", source_at=event.location)
         self.mdls[target.address] = partial
         out.previous.append(target)
         out.created.append(partial)
 
-    def _mdl_record(self: Machine, record: MdlRecord, out: EffectsBuilder) -> None:
-        page = self.target.page_size
+    def _mdl_record(self, record: MdlRecord, out: EffectsBuilder) -> None:
+        page = self.memory.target.page_size
         mdl = self.mdls.get(record.address)
         if mdl is None:
-            mdl = Mdl(record.address, record.va, record.byte_count, "captured", self._next(), record.location, source="nonpaged")
+            mdl = Mdl(record.address, record.va, record.byte_count, "captured", self.ordinals.next(), record.location, source="nonpaged")
             out.fact("mdl-unknown", record.address)
-        span = self.target.span_pages(record.va, record.byte_count)
+        span = self.memory.target.span_pages(record.va, record.byte_count)
         if len(record.pfns) != span:
             out.fact("pfn-count", (span, len(record.pfns)))
         if record.offset != record.va & (page - 1):
             out.fact("offset-differs", (record.va & (page - 1), record.offset))
-        shift = self.space.shift
+        shift = self.memory.space.shift
         for index, pfn in enumerate(record.pfns):
-            self.space.bind((record.va >> shift) + index, pfn)
+            self.memory.space.bind((record.va >> shift) + index, pfn)
         updated = mdl.as_captured(record.va, record.byte_count, record.pfns, record.next)
         self.mdls[record.address] = updated
         out.previous.append(mdl)
         out.created.append(updated)
 
-    def _chain(self: Machine, address: int, out: EffectsBuilder, current_va: int, length: int) -> list[Mdl]:
+    def chain(self, address: int, out: EffectsBuilder, current_va: int, length: int) -> list[Mdl]:
         chain: list[Mdl] = []
         seen: set[int] = set()
         next_address: int | None = address
@@ -195,10 +206,10 @@ class MdlDdis:
             chain = [Mdl(address, current_va, length, "assumed", 0, SourceLocation("<model>", 0))]
         return chain
 
-    def _pfn_of(self: Machine, mdl: Mdl, va: int) -> int:
-        shift = self.space.shift
+    def pfn_of(self, mdl: Mdl, va: int) -> int:
+        shift = self.memory.space.shift
         if mdl.pfns is not None:
             index = (va >> shift) - (mdl.va >> shift)
             if 0 <= index < len(mdl.pfns):
                 return mdl.pfns[index]
-        return self.space.pfn(va >> shift)
+        return self.memory.space.pfn(va >> shift)

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING
 from .cpu import CpuState
 from .effects import EffectsBuilder
 from .events import Event
-from .pool import Block
+from .pool import Block, PoolTable
+from .shared import SharedMemory
 from .status import is_success
 from .values import Symbol, Value, as_int
 
-if TYPE_CHECKING:
-    from .machine import Machine
+if TYPE_CHECKING:  # the families it asks, made beside it
+    from .adapter_ddis import AdapterDdis
+    from .sgl_ddis import SglDdis
+
 
 __all__ = ["PoolDdis"]
 
@@ -21,10 +24,10 @@ _FREE_FAMILY = {"StorPortFreePool": "storport", "MmFreeContiguousMemory": "conti
 
 
 class PoolDdis:
-    """The pool DDIs.
-
-    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
-    to the method that replays it."""
+    """The pool DDIs: a family of the machine, with its state (the pool's blocks, live and
+    freed). It asks the list family which live lists use a block as their buffer, and the
+    adapter family whether an address is a common buffer. `HANDLERS` maps each DDI to the
+    method that replays it."""
 
     HANDLERS: dict[str, str] = {
         "ExAllocatePool": "_pool_allocate",
@@ -48,7 +51,14 @@ class PoolDdis:
         "StorPortFreeDmaMemory": "_pool_free",
     }
 
-    def _pool_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def __init__(self, memory: SharedMemory, sgl_ddis: SglDdis, adapter_ddis: AdapterDdis) -> None:
+        self.memory = memory
+        self.sgl_ddis = sgl_ddis
+        self.adapter_ddis = adapter_ddis
+        self.table = PoolTable()
+
+
+    def _pool_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         address = as_int(result) or 0  # the dispatcher turned NULL away
         name = event.name  # type: ignore[attr-defined]
         size = as_int(event.arg("NumberOfBytes")) or 0  # type: ignore[attr-defined]
@@ -58,7 +68,7 @@ class PoolDdis:
             family, pool = "ex", self._pool_kind(event)
         self._new_block(event, out, address, size, as_int(event.arg("Tag")), pool, family)  # type: ignore[attr-defined]
 
-    def _pool_kind(self: Machine, event: Event) -> str:
+    def _pool_kind(self, event: Event) -> str:
         pool_type = event.arg("PoolType")  # type: ignore[attr-defined]
         flags = event.arg("Flags")  # type: ignore[attr-defined]
         if isinstance(pool_type, Symbol):
@@ -71,7 +81,7 @@ class PoolDdis:
             return "paged" if flags & _POOL_FLAG_PAGED else "nonpaged"
         return "nonpaged"
 
-    def _storport_allocate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _storport_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         address = as_int(event.arg("BufferPointer"))  # type: ignore[attr-defined]
         if not is_success(result) or not address:
             out.fact("failed", result)
@@ -81,16 +91,16 @@ class PoolDdis:
         self._new_block(event, out, address, size, as_int(event.arg("Tag")), "nonpaged", family)  # type: ignore[attr-defined]
         physical = as_int(event.arg("PhysicalAddress"))  # type: ignore[attr-defined]
         if physical:
-            self._bind_range(address, physical, size)
+            self.memory.bind_range(address, physical, size)
 
-    def _new_block(self: Machine, event: Event, out: EffectsBuilder, address: int, size: int, tag: int | None, pool: str, family: str) -> None:
-        block = Block(address, size, tag, pool, family, event.name, self.pool.next_ordinal(), event.location)  # type: ignore[attr-defined]
-        overlapped = self.pool.allocate(block)
+    def _new_block(self, event: Event, out: EffectsBuilder, address: int, size: int, tag: int | None, pool: str, family: str) -> None:
+        block = Block(address, size, tag, pool, family, event.name, self.table.next_ordinal(), event.location)  # type: ignore[attr-defined]
+        overlapped = self.table.allocate(block)
         if overlapped:
             out.fact("overlaps-live-block", tuple(overlapped))
         out.created.append(block)
 
-    def _pool_free(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _pool_free(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         address = as_int(event.arg("P") if name.startswith("ExFree") else  # type: ignore[attr-defined]
                          event.arg("BufferPointer") if name == "StorPortFreePool" else event.arg("BaseAddress"))  # type: ignore[attr-defined]
@@ -101,27 +111,24 @@ class PoolDdis:
             out.fact("free-tag", tag)
         if address is None:
             return
-        common = self.common_buffers.at(address)
+        common = self.adapter_ddis.common_buffers.at(address)
         if common is not None:
             out.fact("common-buffer-freed-as-pool", common)
-        block = self.pool.live_at(address)
+        block = self.table.live_at(address)
         if block is None:
-            freed = self.pool.freed_at(address)
+            freed = self.table.freed_at(address)
             if freed is not None:
                 out.fact("block-freed-before", freed)
                 out.previous.append(freed)
             else:
-                inside = self.pool.containing(address)
+                inside = self.table.containing(address)
                 if inside is not None:
                     out.fact("inside-block", inside)
                 out.fact("not-allocated", address)
             return
-        lists = tuple(self.lists[o] for o in self._lists_with_buffer_in(block))
+        lists = self.sgl_ddis.lists_with_buffer_in(block)
         if lists:
             out.fact("live-lists-in-buffer", lists)
         out.previous.append(block)
-        freed = self.pool.free(address, event.location, name)
+        freed = self.table.free(address, event.location, name)
         out.released.append(freed)
-
-    def _lists_with_buffer_in(self: Machine, block: Block) -> list[int]:
-        return [o for buffer, o in self.list_in_buffer.items() if block.address <= buffer < block.end and o in self.lists]

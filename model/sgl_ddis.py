@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .adapter import AllocationAction, allocation_action
 from .bus import BusEntry
-from .cpu import CpuState
+from .cpu import CpuState, DeferredRoutine
 from .effects import EffectsBuilder
 from .events import Callback, Event, SglRecord
+from .location import SourceLocation
+from .pool import Block
 from .retained import remember
 from .sgl import Calculation, ListBuild, Segment, SgList, build_list, segments_from_capture
+from .shared import Ordinals, SharedMemory
 from .status import is_success, status_name
 from .values import Symbol, Value, as_bool, as_int
 
-if TYPE_CHECKING:
-    from .machine import Machine
+if TYPE_CHECKING:  # the families it asks, made before it
+    from .adapter_ddis import AdapterDdis
+    from .mdl_ddis import MdlDdis
+
 
 __all__ = ["SglDdis"]
 
 
 class SglDdis:
-    """The scatter/gather and map-register DDIs.
-
-    A mixin of `Machine`: the methods use the machine's tables. `HANDLERS` maps each DDI
-    to the method that replays it."""
+    """The scatter/gather and map-register DDIs and `sgl` records: a family of the machine,
+    with its state (live lists, by ordinal and by buffer; lists put and builds failed
+    lately; calculations; the v1 path's channels, AdapterControl results and mapped
+    transfers). It asks the MDL family for chains and page frames and the adapter family for
+    adapters. `HANDLERS` maps each DDI to the method that replays it."""
 
     HANDLERS: dict[str, str] = {
         "CalculateScatterGatherList": "_calculate",
@@ -45,11 +53,53 @@ class SglDdis:
         "FreeMapRegisters": "_free_map_registers",
     }
 
-    def _calculate(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def __init__(self, memory: SharedMemory, ordinals: Ordinals, mdl_ddis: MdlDdis, adapter_ddis: AdapterDdis,
+                 deferred_routines: OrderedDict[int, DeferredRoutine]) -> None:
+        self.memory = memory
+        self.ordinals = ordinals
+        self.mdl_ddis = mdl_ddis
+        self.adapter_ddis = adapter_ddis
+        self.deferred_routines = deferred_routines  # the machine's queue of routines the system runs later
+        self.lists: dict[int, SgList] = {}  # live, by ordinal
+        self.list_in_buffer: dict[int, int] = {}  # buffer pointer -> ordinal of the newest live list
+        self.put_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> the last list put from it
+        self.failed_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> a build that failed there
+        self.calculations: OrderedDict[tuple, Calculation] = OrderedDict()  # (adapter, CurrentVa, Length) -> the last
+        self.transfers: dict[tuple, tuple[int, Segment, bool, SourceLocation]] = {}
+        self.channels: dict[int, SourceLocation] = {}
+        self._channel_before: dict[tuple[int, int], SourceLocation | None] = {}  # (cpu, adapter) -> channel before an enter
+        self.allocation_actions: dict[int, AllocationAction] = {}  # adapter -> what its last AdapterControl returned
+        self._pending: dict[int, dict[str, int]] = {}
+        self.reset_memory()
+
+    def reset_memory(self) -> None:
+        self.put_by_ordinal: dict[int, SgList] = {}  # ordinal -> a put list some retired bus entry still names
+        self._list_pages: dict[int, set[int]] = {}
+
+    def forget_retired(self, kind: str, key: Hashable) -> None:
+        """No retired bus entry names this owner any more: nothing can ask `owner` for its put list."""
+        if kind == "sgl":
+            self.put_by_ordinal.pop(key, None)  # type: ignore[call-overload]
+
+    def lists_with_buffer_in(self, block: Block) -> tuple[SgList, ...]:
+        """Live lists whose caller buffer lies in a pool block."""
+        return tuple(self.lists[o] for buffer, o in self.list_in_buffer.items()
+                     if block.address <= buffer < block.end and o in self.lists)
+
+    def lists_through(self, adapter: int) -> tuple[SgList, ...]:
+        """Live lists built through the adapter at `adapter`."""
+        return tuple(sgl for sgl in self.lists.values() if sgl.adapter == adapter)
+
+    def lists_from_mdl(self, address: int, holds: Callable[[int, int], bool]) -> tuple[SgList, ...]:
+        """Live lists whose MDL chain holds the MDL at `address` (`holds(first, address)`)."""
+        return tuple(sgl for sgl in self.lists.values() if sgl.mdl is not None and holds(sgl.mdl, address))
+
+
+    def _calculate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
-        pages = self.target.span_pages(current_va, length)
-        out.fact("calculated", (self.target.sgl_bytes(pages), pages))
+        pages = self.memory.target.span_pages(current_va, length)
+        out.fact("calculated", (self.memory.target.sgl_bytes(pages), pages))
         size = as_int(event.arg("ScatterGatherListSize"))  # type: ignore[attr-defined]
         if size is not None and is_success(result):  # what the system reported, for the build that follows
             adapter = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
@@ -58,7 +108,7 @@ class SglDdis:
             )
             remember(self.calculations, (adapter, current_va, length), calculation)
 
-    def _build(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _build(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         storport = name.startswith("StorPort")
         if phase == "leave":
@@ -68,24 +118,24 @@ class SglDdis:
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
         current_va = as_int(event.arg("CurrentVa"))  # type: ignore[attr-defined]
         if current_va is None:  # the Ex routines give an offset into the MDL instead
-            first = self.mdls.get(mdl_address)
+            first = self.mdl_ddis.mdls.get(mdl_address)
             current_va = (first.va if first is not None else 0) + (as_int(event.arg("Offset")) or 0)  # type: ignore[attr-defined]
-        chain = self._chain(mdl_address, out, current_va, length)
+        chain = self.mdl_ddis.chain(mdl_address, out, current_va, length)
         not_resident = [m for m in chain if m.family != "assumed" and not m.resident]
         if not_resident:
             out.fact("mdl-not-resident", not_resident[0])
-        adapter = self._adapter_for(event, storport)
+        adapter = self.adapter_ddis.adapter_for(event, storport)
         buffer_length = as_int(event.arg("ScatterGatherBufferLength" if storport else "ScatterGatherLength"))  # type: ignore[attr-defined]
         write = bool(as_bool(event.arg("WriteToDevice")))  # type: ignore[attr-defined]
-        build = build_list(self.target, adapter, chain, current_va, length, self._pfn_of, self._bounce_pages, buffer_length, storport)
+        build = build_list(self.memory.target, adapter, chain, current_va, length, self.mdl_ddis.pfn_of, self._bounce_pages, buffer_length, storport)
         out.fact("build", build)
         if build.outside:
             out.fact("outside-mdl", build.outside)
         buffer = as_int(event.arg("ScatterGatherBuffer"))  # type: ignore[attr-defined]
         if buffer is None:  # Get: the list's address arrives with AdapterListControl
-            buffer = -self._ordinal - 1
+            buffer = -self.ordinals.value - 1
         sgl = SgList(
-            ordinal=self._next(),
+            ordinal=self.ordinals.next(),
             buffer=buffer,
             ddi=name,
             adapter=None if storport else adapter.address,
@@ -112,11 +162,11 @@ class SglDdis:
         if phase == "enter":
             self._pending_build(cpu)[name] = sgl.ordinal
 
-    def _pending_build(self: Machine, cpu: CpuState) -> dict[str, int]:
+    def _pending_build(self, cpu: CpuState) -> dict[str, int]:
         """Lists built by an `enter` not yet left on this CPU, by DDI name."""
         return self._pending.setdefault(cpu.number, {})
 
-    def _settle_build(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None) -> None:
+    def _settle_build(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None) -> None:
         ordinal = self._pending_build(cpu).pop(event.name, None)  # type: ignore[attr-defined]
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
@@ -130,13 +180,13 @@ class SglDdis:
             out.released.append(sgl)
             self._remember_failed(sgl, result)
 
-    def _remember_failed(self: Machine, sgl: SgList, result: Value | None) -> None:
+    def _remember_failed(self, sgl: SgList, result: Value | None) -> None:
         """A build that failed: its buffer holds no list, and a later use of it is a use of a
         failed build (kept for the most recent RETIRED_MEMORY buffers)."""
         status = result.name if isinstance(result, Symbol) else status_name(as_int(result) or 0, sgl.storport)
         remember(self.failed_lists, sgl.buffer, replace(sgl, status=status))
 
-    def _bind_got_list(self: Machine, event: Callback, ordinal: int) -> None:
+    def _bind_got_list(self, event: Callback, ordinal: int) -> None:
         """GetScatterGatherList's AdapterListControl runs: the list (`ordinal`) is at its
         ScatterGather argument, the address the system allocated it at."""
         pointer = as_int(event.arg("ScatterGather"))
@@ -149,7 +199,7 @@ class SglDdis:
         self.lists[sgl.ordinal] = sgl
         self.list_in_buffer[pointer] = sgl.ordinal
 
-    def _add_list(self: Machine, sgl: SgList, out: EffectsBuilder) -> None:
+    def _add_list(self, sgl: SgList, out: EffectsBuilder) -> None:
         self.failed_lists.pop(sgl.buffer, None)
         old = self.list_in_buffer.get(sgl.buffer)
         if old is not None and old in self.lists:
@@ -157,54 +207,54 @@ class SglDdis:
         self.lists[sgl.ordinal] = sgl
         self.list_in_buffer[sgl.buffer] = sgl.ordinal
         self._map_list(sgl)
-        shift = self.space.shift
+        shift = self.memory.space.shift
         for vpn in range(sgl.current_va >> shift, ((sgl.current_va + max(sgl.length, 1) - 1) >> shift) + 1):
             self._list_pages.setdefault(vpn, set()).add(sgl.ordinal)
         out.created.append(sgl)
 
-    def _map_list(self: Machine, sgl: SgList) -> None:
+    def _map_list(self, sgl: SgList) -> None:
         for index, segment in enumerate(sgl.segments):
-            self.bus.add(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
+            self.memory.bus.add(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
             if segment.bounced and sgl.write_to_device:
                 done = 0
                 for phys, n in segment.chunks:
-                    self.bounce_memory.write(segment.bus + done, self.ram.read(phys, n))
+                    self.memory.bounce_memory.write(segment.bus + done, self.memory.ram.read(phys, n))
                     done += n
 
-    def _renew_list(self: Machine, sgl: SgList) -> None:
+    def _renew_list(self, sgl: SgList) -> None:
         """`_unmap_list` then `_map_list` of the same direct segments, in one step per segment."""
         for index, segment in enumerate(sgl.segments):
-            self.bus.renew(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
+            self.memory.bus.renew(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
 
-    def _unmap_list(self: Machine, sgl: SgList, copy_back: bool) -> None:
+    def _unmap_list(self, sgl: SgList, copy_back: bool) -> None:
         for index, segment in enumerate(sgl.segments):
             if segment.bounced and copy_back:
                 done = 0
                 for phys, n in segment.chunks:
-                    self.ram.write(phys, self.bounce_memory.read(segment.bus + done, n))
+                    self.memory.ram.write(phys, self.memory.bounce_memory.read(segment.bus + done, n))
                     done += n
-            self.bus.retire(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
+            self.memory.bus.retire(BusEntry(segment.bus, max(segment.length, 1), "sgl", sgl.ordinal, index))
         self._release_bounce(sgl.segments)
 
-    def _release_bounce(self: Machine, segments: tuple[Segment, ...]) -> None:
+    def _release_bounce(self, segments: tuple[Segment, ...]) -> None:
         """Free the map-register pages of bounced segments, and forget their bytes: exactly the
         pages each segment's run of registers occupies, never a neighbour's."""
-        mask = self.target.page_size - 1
+        mask = self.memory.target.page_size - 1
         for segment in segments:
             if segment.bounced:
-                self.window.release(segment.bus, segment.length)
+                self.memory.window.release(segment.bus, segment.length)
                 first = segment.bus & ~mask
                 end = (segment.end + mask) & ~mask
-                self.bounce_memory.discard(first, end - first)
+                self.memory.bounce_memory.discard(first, end - first)
 
-    def _bounce_pages(self: Machine, count: int) -> int:
-        return self.window.allocate(count)
+    def _bounce_pages(self, count: int) -> int:
+        return self.memory.window.allocate(count)
 
-    def _drop_list(self: Machine, sgl: SgList, put: SgList | None = None) -> None:
+    def _drop_list(self, sgl: SgList, put: SgList | None = None) -> None:
         self.lists.pop(sgl.ordinal, None)
         if self.list_in_buffer.get(sgl.buffer) == sgl.ordinal:
             del self.list_in_buffer[sgl.buffer]
-        shift = self.space.shift
+        shift = self.memory.space.shift
         for vpn in range(sgl.current_va >> shift, ((sgl.current_va + max(sgl.length, 1) - 1) >> shift) + 1):
             owners = self._list_pages.get(vpn)
             if owners is not None:
@@ -213,7 +263,7 @@ class SglDdis:
                     del self._list_pages[vpn]
         self._unmap_list(sgl, copy_back=put is not None and not sgl.write_to_device)
 
-    def _put(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _put(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         name = event.name  # type: ignore[attr-defined]
         pointer = as_int(event.arg("ScatterGatherList" if name.startswith("StorPort") else "ScatterGather"))  # type: ignore[attr-defined]
         write = as_bool(event.arg("WriteToDevice"))  # type: ignore[attr-defined]
@@ -236,11 +286,11 @@ class SglDdis:
         put = sgl.as_put(event.location, name)
         self._drop_list(sgl, put=put)
         remember(self.put_lists, sgl.buffer, put)
-        if self.bus.has_retired("sgl", put.ordinal):  # kept while a retired mapping can lead `owner` to it
+        if self.memory.bus.has_retired("sgl", put.ordinal):  # kept while a retired mapping can lead `owner` to it
             self.put_by_ordinal[put.ordinal] = put
         out.released.append(put)
 
-    def _sgl_record(self: Machine, record: SglRecord, out: EffectsBuilder) -> None:
+    def _sgl_record(self, record: SglRecord, out: EffectsBuilder) -> None:
         ordinal = self.list_in_buffer.get(record.address)
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
@@ -254,8 +304,8 @@ class SglDdis:
             for element in record.elements:
                 segments.append(Segment(element.address, element.length, offset, False, ((element.address, element.length),)))
                 offset += element.length
-            build = ListBuild(tuple(segments), len(segments), self.target.sgl_bytes(len(segments)), "STATUS_SUCCESS")
-            sgl = SgList(self._next(), record.address, "sgl", None, False, None, 0, offset, False, build, build.segments,
+            build = ListBuild(tuple(segments), len(segments), self.memory.target.sgl_bytes(len(segments)), "STATUS_SUCCESS")
+            sgl = SgList(self.ordinals.next(), record.address, "sgl", None, False, None, 0, offset, False, build, build.segments,
                          None, build.status, record.location, captured=record.elements, captured_at=record.location)
             self.lists[sgl.ordinal] = sgl
             self.list_in_buffer[sgl.buffer] = sgl.ordinal
@@ -274,10 +324,10 @@ class SglDdis:
             self._unmap_list(sgl, copy_back=False)
             for segment in adopted:
                 if segment.bounced:
-                    self.window.reserve(segment.bus, segment.length)
+                    self.memory.window.reserve(segment.bus, segment.length)
             self._map_list(updated)
         out.created.append(updated)
-        adapter = self.storport_adapter if sgl.storport else self.adapters.get(sgl.adapter) if sgl.adapter is not None else None
+        adapter = self.adapter_ddis.storport_adapter if sgl.storport else self.adapter_ddis.adapters.get(sgl.adapter) if sgl.adapter is not None else None
         if adapter is not None:
             beyond = tuple(s for s in adopted if not s.bounced and s.end - 1 > adapter.limit)
             if beyond:
@@ -285,7 +335,7 @@ class SglDdis:
 
     # --- the v1 path: channels, map registers, MapTransfer ---------------------------------------
 
-    def _allocate_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _allocate_channel(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         if phase == "leave":
             # the enter opened the channel; a failure takes back this request's, not an earlier one
@@ -307,7 +357,7 @@ class SglDdis:
             self._channel_before[(cpu.number, adapter)] = self.channels.get(adapter)
         self.channels[adapter] = self.channels.get(adapter, event.location)
 
-    def _cancel_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _cancel_channel(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         """CancelAdapterChannel returned TRUE: the pending request with this DmaTransferContext
         (AllocateAdapterChannelEx, GetScatterGatherListEx or BuildScatterGatherListEx) is
         cancelled: "no resources are allocated and the execution routine is not called"
@@ -330,7 +380,7 @@ class SglDdis:
                     del self.channels[adapter]
             return
 
-    def _adapter_control_returned(self: Machine, arguments: tuple, done: Event, out: EffectsBuilder) -> None:
+    def _adapter_control_returned(self, arguments: tuple, done: Event, out: EffectsBuilder) -> None:
         """AdapterControl returned. `done -> value` says what (IO_ALLOCATION_ACTION): KeepObject
         keeps the channel for FreeAdapterChannel; DeallocateObjectKeepRegisters releases it and
         keeps the map registers for FreeMapRegisters; DeallocateObject releases both. Where the
@@ -339,7 +389,7 @@ class SglDdis:
         address = next((as_int(a.value) for a in arguments if a.name == "DmaAdapter"), None)
         if address is None:
             return
-        adapter = self.adapters.get(address)
+        adapter = self.adapter_ddis.adapters.get(address)
         name = allocation_action(done.result)  # type: ignore[attr-defined]
         assumed = name is None
         if name is None:
@@ -350,7 +400,7 @@ class SglDdis:
         if name != "KeepObject" and self.channels.pop(address, None) is not None:
             out.fact("channel-released-at-return", address)
 
-    def _free_channel(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _free_channel(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         unflushed = tuple(key for key in self.transfers if key[0] == adapter)
         if unflushed:
@@ -361,21 +411,21 @@ class SglDdis:
         if self.channels.pop(adapter, None) is None:
             out.fact("no-channel", adapter)
 
-    def _map_transfer(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _map_transfer(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
         current_va = as_int(event.arg("CurrentVa")) or 0  # type: ignore[attr-defined]
         length = as_int(event.arg("Length")) or 0  # type: ignore[attr-defined]
         write = bool(as_bool(event.arg("WriteToDevice")))  # type: ignore[attr-defined]
         mdl_address = as_int(event.arg("Mdl")) or 0  # type: ignore[attr-defined]
-        chain = self._chain(mdl_address, out, current_va, length)
+        chain = self.mdl_ddis.chain(mdl_address, out, current_va, length)
         chunks = []
         offset = 0
         for mdl in chain:
             while offset < length and mdl.va <= current_va + offset < mdl.end:
                 va = current_va + offset
-                n = min(length - offset, self.target.page_size - (va & (self.target.page_size - 1)), mdl.end - va)
-                chunks.append(((self._pfn_of(mdl, va) << self.space.shift) | (va & (self.target.page_size - 1)), n))
+                n = min(length - offset, self.memory.target.page_size - (va & (self.memory.target.page_size - 1)), mdl.end - va)
+                chunks.append(((self.mdl_ddis.pfn_of(mdl, va) << self.memory.space.shift) | (va & (self.memory.target.page_size - 1)), n))
                 offset += n
         logical = as_int(result)
         if logical is None:
@@ -384,15 +434,15 @@ class SglDdis:
         segment = Segment(logical, sum(n for _, n in chunks), 0, bounced, tuple(chunks))
         key = (adapter, base, current_va)
         self.transfers[key] = (adapter, segment, write, event.location)
-        self.bus.add(BusEntry(segment.bus, max(segment.length, 1), "transfer", key))
+        self.memory.bus.add(BusEntry(segment.bus, max(segment.length, 1), "transfer", key))
         if bounced and write:
             done = 0
             for phys, n in segment.chunks:
-                self.bounce_memory.write(segment.bus + done, self.ram.read(phys, n))
+                self.memory.bounce_memory.write(segment.bus + done, self.memory.ram.read(phys, n))
                 done += n
         out.created.append(segment)
 
-    def _flush(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _flush(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         key = (as_int(event.arg("DmaAdapter")) or 0, as_int(event.arg("MapRegisterBase")), as_int(event.arg("CurrentVa")) or 0)  # type: ignore[attr-defined]
         transfer = self.transfers.pop(key, None)
         if transfer is None:
@@ -402,12 +452,12 @@ class SglDdis:
         if segment.bounced and not write:
             done = 0
             for phys, n in segment.chunks:
-                self.ram.write(phys, self.bounce_memory.read(segment.bus + done, n))
+                self.memory.ram.write(phys, self.memory.bounce_memory.read(segment.bus + done, n))
                 done += n
-        self.bus.retire(BusEntry(segment.bus, max(segment.length, 1), "transfer", key))
+        self.memory.bus.retire(BusEntry(segment.bus, max(segment.length, 1), "transfer", key))
         out.released.append(segment)
 
-    def _free_map_registers(self: Machine, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
+    def _free_map_registers(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
         unflushed = tuple(key for key in self.transfers if key[0] == adapter and key[1] == base)

@@ -134,7 +134,7 @@ def test_failed_builds_are_bounded_and_found_within_the_bound():
     refused = Symbol("STATUS_INSUFFICIENT_RESOURCES")
     for index in range(RETIRED_MEMORY + 10):
         build(machine, 0, buffer=0x1000000 + index * 0x100, result=refused)
-    assert len(machine.failed_lists) == RETIRED_MEMORY
+    assert len(machine.sgl_ddis.failed_lists) == RETIRED_MEMORY
     assert put(machine, 0x1000000).fact("list-failed") is None
     assert put(machine, 0x1000000 + 10 * 0x100).fact("list-failed").status == "STATUS_INSUFFICIENT_RESOURCES"
 
@@ -185,7 +185,7 @@ def test_freed_common_buffers_are_bounded_and_a_double_free_found_within_the_bou
         machine.apply(call("FreeCommonBuffer", ("DmaAdapter", ADAPTER), ("Length", 0x1000),
                            ("LogicalAddress", 0x80000000 + index * 0x1000), ("VirtualAddress", va), ("CacheEnabled", False),
                            context=AT_PASSIVE))
-    assert len(machine.freed_common_buffers) == RETIRED_MEMORY
+    assert len(machine.adapter_ddis.freed_common_buffers) == RETIRED_MEMORY
     free_again = call("FreeCommonBuffer", ("DmaAdapter", ADAPTER), ("VirtualAddress", 0xC0000000 + 10 * 0x1000))
     assert machine.apply(free_again).fact("common-buffer-freed-before").va == 0xC0000000 + 10 * 0x1000
 

@@ -998,4 +998,4 @@ def test_layout_never_hands_out_map_register_frames():
     """The default layout used to give 18 of its first 20,000 frames inside the window."""
     machine = Machine()
     frames = {machine.space.pfn(vpn) for vpn in range(0x10000, 0x10000 + 20_000)}
-    assert not frames & set(machine.window.frames)
+    assert not frames & set(machine.memory.window.frames)
