@@ -17,7 +17,8 @@ from .retained import remember
 from .shared import Ordinals, SharedMemory
 from .values import Value, as_bool, as_int
 
-if TYPE_CHECKING:  # the list family, made after it
+if TYPE_CHECKING:  # the list and channel families, made after it
+    from .channel_ddis import ChannelDdis
     from .sgl_ddis import SglDdis
 
 
@@ -26,8 +27,8 @@ __all__ = ["AdapterDdis"]
 
 class AdapterDdis:
     """The adapter and common-buffer DDIs: a family of the machine, with its state (the
-    adapters, the StorPort adapter, live and freed common buffers). It asks the list family
-    what an adapter still has outstanding when it is put. `HANDLERS` maps each DDI to the
+    adapters, the StorPort adapter, live and freed common buffers). It asks the list and
+    channel families what an adapter still has outstanding when it is put. `HANDLERS` maps each DDI to the
     method that replays it."""
 
     HANDLERS: dict[str, str] = {
@@ -43,7 +44,8 @@ class AdapterDdis:
     def __init__(self, memory: SharedMemory, ordinals: Ordinals) -> None:
         self.memory = memory
         self.ordinals = ordinals
-        self.sgl_ddis: SglDdis | None = None  # set by the machine once the list family is made
+        self.sgl_ddis: SglDdis | None = None  # set by the machine once the list and channel families are made
+        self.channel_ddis: ChannelDdis | None = None
         self.adapters: dict[int, Adapter] = {}
         self.storport_adapter: Adapter | None = None
         self.common_buffers: IntervalMap[CommonBuffer] = IntervalMap()
@@ -82,7 +84,7 @@ class AdapterDdis:
             return
         lists = self.sgl_ddis.lists_through(address) if self.sgl_ddis is not None else ()
         buffers = tuple(cb for cb in self.common_buffers if cb.adapter == address)
-        channel = (address,) if self.sgl_ddis is not None and address in self.sgl_ddis.channels else ()
+        channel = (address,) if self.channel_ddis is not None and address in self.channel_ddis.channels else ()
         if lists or buffers or channel:
             out.fact("outstanding", (lists, buffers, channel))
         out.previous.append(adapter)

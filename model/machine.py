@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import replace
 from typing import Any
 
+from .accesses import Accesses
 from .adapter import Adapter
 from .adapter_ddis import AdapterDdis
 from .bus import BusEntry, Resolution
+from .channel_ddis import ChannelDdis
 from .common_buffer import CommonBuffer
 from .cpu import CpuState, DeferredRoutine, Frame, HeldLock
 from .effects import Effects, EffectsBuilder
@@ -43,16 +44,16 @@ from .events import (
     SglRecord,
     TargetDirective,
 )
-from .irql import DIRQL, DISPATCH_LEVEL, PASSIVE_LEVEL, Irql
+from .irql import Irql
 from .location import SourceLocation
 from .lock_ddis import LockDdis
 from .mdl import Mdl
 from .mdl_ddis import MdlDdis
-from .memory import MemoryConfig, pattern
+from .memory import MemoryConfig
 from .platform import Target
 from .pool import Block
 from .pool_ddis import PoolDdis
-from .retained import remember
+from .routines import DEFAULT_CPU, Routines
 from .sgl import Calculation, SgList
 from .sgl_ddis import SglDdis
 from .shared import Ordinals, SharedMemory
@@ -61,18 +62,7 @@ from .values import Value, as_int
 
 __all__ = ["DEFAULT_CPU", "Effects", "Machine", "MemoryConfig"]
 
-DEFAULT_CPU = 0
-GIB = 1 << 30
 
-# Routines the system runs, and the level it runs them at (wdm.h, storport.h callback pages).
-ROUTINE_IRQL: dict[str, Irql] = {
-    **{name: DISPATCH_LEVEL for name in ("AdapterControl", "AdapterListControl", "StartIo", "DpcForIsr", "CustomDpc",
-                                        "HwStorStartIo", "HwStorBuildIo", "HwStorDpcRoutine", "HwStorTimer")},
-    **{name: DIRQL for name in ("InterruptService", "HwStorInterrupt", "HwMSIInterruptRoutine", "SynchCritSection")},
-    # "The port driver calls HwStorPassiveInitializeRoutine at PASSIVE_LEVEL" (nc-storport-hw_passive_initialize_routine);
-    # "In most cases, StorPort calls the HwStorFindAdapter routine at IRQL == PASSIVE_LEVEL" (nc-storport-hw_find_adapter)
-    **{name: PASSIVE_LEVEL for name in ("HwStorPassiveInitializeRoutine", "HwStorFindAdapter")},
-}
 # DDIs whose effect starts at `enter`: the routine they run already holds the list or channel.
 RUNS_AT_ENTER = frozenset(
     {"BuildScatterGatherList", "BuildScatterGatherListEx", "GetScatterGatherList", "GetScatterGatherListEx",
@@ -92,73 +82,16 @@ RETURNS_POINTER = frozenset(
      "IoGetDmaAdapter", "AllocateCommonBuffer", "AllocateCommonBufferEx", "AllocateCommonBufferWithBounds",
      "StorPortGetUncachedExtension"}
 )
-# DDIs that run a driver routine (a `callback` inside their `enter`, or later) at DISPATCH_LEVEL.
-RUNS_ROUTINE_AT_DISPATCH = {
-    "AllocateAdapterChannel", "AllocateAdapterChannelEx", "BuildScatterGatherList", "BuildScatterGatherListEx",
-    "GetScatterGatherList", "GetScatterGatherListEx", "StorPortBuildScatterGatherList",
-}
-
-
-
-def _context_of(arguments: tuple) -> int | None:
-    """The Context argument of a DDI or routine that carries one (AllocateAdapterChannelEx
-    calls it ExecutionContext)."""
-    return next((as_int(a.value) for a in arguments if a.name in ("Context", "ExecutionContext")), None)
-
-
 class Machine:
     """The machine a trace drives. Feed it every record in order with `apply`.
 
-    Facts it reports (key: value):
-      irql-differs: the modelled Irql when a captured `irql=` disagrees with it
-      routine-irql: (expected, captured) for a routine the system runs at a fixed level
-      failed: the captured status of a call that did not take effect
-      unhandled: True for a call the model does not simulate
-      no-open-enter / no-open-callback: a `leave` / `done` that matches nothing open
-      block-freed-before: the Block (already freed) a free found; not-allocated: the address
-      inside-block: the live Block an address points into; free-family / free-tag: what the free used
-      common-buffer-freed-as-pool: the CommonBuffer a pool free hit
-      live-lists-in-buffer: lists whose caller buffer a free releases while live
-      mdl-freed-before / mdl-unknown / mdl-live-lists / mdl-lock: MDL lifecycle observations
-      pfn-count: (expected, captured) when an `mdl` record's PFN array does not span its buffer
-      unknown-adapter / adapter-put: the adapter address a call used / the Adapter put earlier
-      outstanding: (lists, common buffers, channels) still held when PutDmaAdapter runs
-      build: the ListBuild the model made; status-differs: (model status, captured status)
-      outside-mdl: why CurrentVa/Length leave the MDL chain; buffer-live: the SgList still in the buffer
-      list-unknown / list-put-before: a put of a pointer never built / already put (the SgList)
-      put-direction: WriteToDevice the put passed; sgl-differs: the differences of a captured list
-      list-for-sgl-unknown: an `sgl` record for a buffer no build produced
-      calculated: (ScatterGatherListSize, NumberOfMapRegisters) the model computes
-      common-buffer-mismatch: ((parameter, freed, allocated), ...); common-buffer-freed-before
-      common-buffer-inside: the live CommonBuffer a FreeCommonBuffer's VirtualAddress points into, not at its start
-      list-failed: the SgList (status: the captured failure) a put or `sgl` record names after its build failed
-      beyond-limit: (Segment, Adapter) a captured list hands the device directly above its reach
-      mdl-not-resident: the first Mdl of a build's chain whose pages are neither locked nor nonpaged
-      overlaps-live-block: blocks an allocation overlaps; transfer-unknown: a flush of nothing mapped
-      channel-open / unflushed: an adapter channel already open / transfers not flushed
-      no-channel: FreeAdapterChannel on an adapter with no channel open
-      allocation-action: the AllocationAction (what AdapterControl returned, or the convention where
-        `done` has no value) at the `done`, and at FreeAdapterChannel / FreeMapRegisters of that adapter
-      channel-released-at-return: AdapterControl returned DeallocateObject(KeepRegisters) (a bus master's is
-        assumed to where `done` has no value)
-      channel-kept: FreeMapRegisters while the adapter's channel is still held (KeepObject)
-      registers-released: FreeMapRegisters after AdapterControl returned DeallocateObject (the AllocationAction)
-      lock-held / lock-not-held / lock-family: spin lock observations; locks-held-at-done
-      storport-locks-held: the StorPort lock types this CPU holds when it acquires another
-      raise-below-current / lower-above-current: (current, new) for KeRaiseIrql / KeLowerIrql
-      restores-other-irql: (saved, restored) when KeLowerIrql / a release restores another level
-      raised-at: for KeLowerIrql, where the KeRaiseIrql(ToDpcLevel) it undoes saved the level it should restore
-      lock-released-before: for a release of a lock not held, the HeldLock (with released_at) this CPU last
-        released under that lock or handle
-      done-irql: (entry, at return) of a routine
-      pool-block / freed-block / live-lists: for a `mem` access, what it touched
+    The facts the families report are listed in `model.effects`.
     Queries a rule may ask besides: owner / mapping_direction / driver_va of a bus entry,
     block_at / freed_block_in of a virtual range, adapter_at, cpu_view / device_view.
     """
 
     def __init__(self, target: Target | None = None, memory: MemoryConfig | None = None) -> None:
         self.driver: dict[str, Value] = {}
-        self.cpus: dict[int, CpuState] = {}
         self.events = 0
         self.deferred_routines: OrderedDict[int, DeferredRoutine] = OrderedDict()  # Context -> a queued request
         self.ordinals = Ordinals()
@@ -169,9 +102,14 @@ class Machine:
         self.mdl_ddis = MdlDdis(self.memory, self.ordinals)
         self.sgl_ddis = SglDdis(self.memory, self.ordinals, self.mdl_ddis, self.adapter_ddis, self.deferred_routines)
         self.pool_ddis = PoolDdis(self.memory, self.sgl_ddis, self.adapter_ddis)
+        self.channel_ddis = ChannelDdis(self.memory, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.deferred_routines)
         self.lock_ddis = LockDdis()
+        self.routines = Routines(self.sgl_ddis, self.channel_ddis, self.deferred_routines, self._invoke)
+        self.cpus = self.routines.cpus
+        self.accesses = Accesses(self.memory, self.pool_ddis, self.sgl_ddis, self.channel_ddis, self.adapter_ddis)
         self.adapter_ddis.sgl_ddis = self.mdl_ddis.sgl_ddis = self.sgl_ddis
-        self.families = (self.pool_ddis, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.lock_ddis)
+        self.adapter_ddis.channel_ddis = self.channel_ddis
+        self.families = (self.pool_ddis, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.channel_ddis, self.lock_ddis)
         self._handlers = self._handler_table()
         self._steps = self._step_table()
         self._out = EffectsBuilder()  # emptied by `finish` after each record: `apply` is never re-entered
@@ -205,8 +143,8 @@ class Machine:
     put_lists = property(lambda self: self.sgl_ddis.put_lists)
     put_by_ordinal = property(lambda self: self.sgl_ddis.put_by_ordinal)
     calculations = property(lambda self: self.sgl_ddis.calculations)
-    transfers = property(lambda self: self.sgl_ddis.transfers)
-    channels = property(lambda self: self.sgl_ddis.channels)
+    transfers = property(lambda self: self.channel_ddis.transfers)
+    channels = property(lambda self: self.channel_ddis.channels)
     bus = property(lambda self: self.memory.bus)
     space = property(lambda self: self.memory.space)
     ram = property(lambda self: self.memory.ram)
@@ -223,7 +161,7 @@ class Machine:
         number = record.context.cpu  # type: ignore[union-attr]
         cpu = self.cpus.get(DEFAULT_CPU if number is None else number)
         if cpu is None:
-            cpu = self.cpu_of(record)  # type: ignore[arg-type]
+            cpu = self.routines.cpu_of(record)  # type: ignore[arg-type]
         modelled = cpu.irql
         out = self._out
         try:
@@ -237,8 +175,8 @@ class Machine:
         """The replay step of each record class, looked up once per record by its exact class
         (`apply`'s dispatch; a subclass is resolved by `_apply_other` and then cached)."""
         return {
-            Callback: self._callback,
-            Done: self._done,
+            Callback: self.routines.callback,
+            Done: self.routines.done,
             DmaAccess: self._dma_step,
             Call: self._call_step,
             Enter: self._enter_step,
@@ -273,7 +211,7 @@ class Machine:
 
     def _dma_step(self, event: DmaAccess, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         # the device is not a CPU: a dma line's cpu=/irql= do not change any CPU's state
-        self._dma(event, out)
+        self.accesses.dma(event, out)
         return event.context.irql
 
     def _call_step(self, event: Call, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
@@ -289,12 +227,12 @@ class Machine:
 
     def _leave_step(self, event: Leave, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         irql = self._at_level(event, cpu, out)
-        self._leave(event, cpu, out)
+        self.routines.leave(event, cpu, out)
         return irql
 
     def _mem_step(self, event: MemAccess, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         irql = self._at_level(event, cpu, out)
-        self._mem(event, out)
+        self.accesses.mem(event, out)
         return irql
 
     def _mdl_step(self, record: MdlRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
@@ -338,123 +276,38 @@ class Machine:
             elif record.address is not None:
                 self.adapter_ddis.adapters[record.address] = adapter
 
-    # --- CPUs, frames, IRQL ---------------------------------------------------------------
+    # --- CPUs and routines (model/routines.py) ---------------------------------------------
 
     def cpu(self, number: int) -> CpuState:
-        state = self.cpus.get(number)
-        if state is None:
-            state = self.cpus[number] = CpuState(number)
-        return state
+        return self.routines.cpu(number)
 
     def cpu_of(self, event: Event) -> CpuState:
-        """The CPU an event ran on; CPU 0 where the capture does not say."""
-        number = event.context.cpu
-        return self.cpu(DEFAULT_CPU if number is None else number)
-
-    def _callback(self, event: Callback, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
-        enter = cpu.frames[-1] if cpu.frames and cpu.frames[-1].kind == "enter" else None
-        ordinal = None
-        if enter is not None:
-            runs_for, arguments = enter.name, enter.arguments
-            if enter.name in RUNS_ROUTINE_AT_DISPATCH:
-                cpu.frames[-1] = replace(enter, ran_routine=True)
-                ordinal = self.sgl_ddis._pending_build(cpu).get(enter.name)
-        else:  # a routine the DDI queued runs now, maybe on another CPU: its request, by Context
-            deferred = self.deferred_routines.pop(_context_of(event.arguments), None)
-            runs_for, arguments = (deferred.ddi, deferred.arguments) if deferred is not None else (None, ())
-            if deferred is not None:
-                ordinal = deferred.ordinal
-                out.fact("deferred-routine", deferred)
-        expected = DISPATCH_LEVEL if runs_for in RUNS_ROUTINE_AT_DISPATCH else ROUTINE_IRQL.get(event.name)
-        captured = event.context.irql
-        if expected is not None and captured is not None and not captured.is_level(expected):
-            out.fact("routine-irql", (expected, captured))
-        entry = captured if captured is not None else expected if expected is not None else cpu.irql
-        cpu.frames.append(Frame("callback", event.name, event.location, entry, cpu.irql, runs_for, arguments))
-        cpu.irql = entry
-        if runs_for in ("GetScatterGatherList", "GetScatterGatherListEx") and ordinal is not None:
-            self.sgl_ddis._bind_got_list(event, ordinal)
-        return entry
-
-    def _done(self, event: Done, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
-        index = cpu.innermost("callback", event.name)
-        at_return = event.context.irql if event.context.irql is not None else cpu.irql
-        if index is None:
-            out.fact("no-open-callback", event.name)
-            cpu.irql = at_return
-            return at_return
-        frame = cpu.frames[index]
-        out.fact("done-irql", (frame.entry_irql, at_return))
-        held = [lock for lock in cpu.locks if lock.frame_depth > index]
-        if held:
-            out.fact("locks-held-at-done", tuple(held))
-        out.previous.append(frame)
-        if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx"):
-            self.sgl_ddis._adapter_control_returned(frame.arguments, event, out)
-        del cpu.frames[index:]
-        cpu.settle_locks(index)  # a lock the routine leaked is reported once, at its `done`
-        cpu.irql = frame.saved_irql  # None when the level before the routine was never known
-        return at_return
-
-    def _leave(self, event: Leave, cpu: CpuState, out: EffectsBuilder) -> None:
-        index = cpu.innermost("enter", event.name)
-        if index is None:
-            out.fact("no-open-enter", event.name)
-            return
-        frame = cpu.frames[index]
-        del cpu.frames[index:]
-        cpu.settle_locks(index)
-        out.previous.append(frame)
-        if frame.name in RUNS_ROUTINE_AT_DISPATCH and not frame.ran_routine and is_success(event.result):
-            self._defer_routine(frame, cpu, event.location)
-        if frame.arguments:  # the DDI acts on the arguments it was entered with (a leave's out-arguments first)
-            event = Leave(location=event.location, context=event.context, name=event.name,
-                          arguments=(*event.arguments, *frame.arguments), result=event.result)
-        self._invoke(event, cpu, out, event.result, phase="leave")
-
-    def _defer_routine(self, enter: Frame, cpu: CpuState, at: SourceLocation) -> None:
-        """The DDI returned success without running the driver's routine: the system queued it
-        until the adapter or map registers are free ("called at DISPATCH_LEVEL when the system
-        DMA controller or bus-master adapter is available", PGET_SCATTER_GATHER_LIST and
-        PBUILD_SCATTER_GATHER_LIST, wdm.h; PALLOCATE_ADAPTER_CHANNEL likewise), to be paired
-        with the `callback` that carries the request's Context."""
-        context = _context_of(enter.arguments)
-        if context is None:
-            return
-        request = DeferredRoutine(enter.name, enter.arguments, self.sgl_ddis._pending_build(cpu).get(enter.name), enter.location, at)
-        remember(self.deferred_routines, context, request)
+        return self.routines.cpu_of(event)
 
     def open_enter(self, cpu: int) -> Frame | None:
-        """The innermost `enter` still open on a CPU (the DDI a `callback` there runs for), or None."""
-        state = self.cpu(cpu)
-        index = state.innermost("enter")
-        return state.frames[index] if index is not None else None
+        return self.routines.open_enter(cpu)
 
     def open_routine(self, cpu: int) -> Frame | None:
-        """The innermost driver routine (`callback`) still running on a CPU, or None."""
-        state = self.cpu(cpu)
-        index = state.innermost("callback")
-        return state.frames[index] if index is not None else None
+        return self.routines.open_routine(cpu)
+
+    def open_frames(self) -> list[Frame]:
+        return self.routines.open_frames()
+
+    def irql(self, cpu: int) -> Irql | None:
+        return self.routines.irql(cpu)
+
+    def held_locks(self, cpu: int) -> tuple[HeldLock, ...]:
+        return self.routines.held_locks(cpu)
 
     def channel_opened_at(self, adapter: int) -> SourceLocation | None:
         """Where the adapter channel still open on `adapter` was allocated, or None."""
-        return self.channels.get(adapter)
+        return self.channel_ddis.channels.get(adapter)
 
     def transfer_mapped_at(self, key: tuple) -> SourceLocation | None:
         """Where the MapTransfer of a still-mapped transfer ((adapter, MapRegisterBase, CurrentVa), as
         `unflushed` names it) ran, or None."""
-        transfer = self.transfers.get(key)
+        transfer = self.channel_ddis.transfers.get(key)
         return transfer[3] if transfer is not None else None
-
-    def open_frames(self) -> list[Frame]:
-        """Frames still open on any CPU, in CPU order then call order."""
-        return [frame for number in sorted(self.cpus) for frame in self.cpus[number].frames]
-
-    def irql(self, cpu: int) -> Irql | None:
-        return self.cpu(cpu).irql
-
-    def held_locks(self, cpu: int) -> tuple[HeldLock, ...]:
-        return tuple(self.cpu(cpu).locks)
 
     # --- DDI dispatch -----------------------------------------------------------------
 
@@ -501,43 +354,6 @@ class Machine:
         elif not adapter.live:
             out.fact("adapter-put", adapter)
 
-    # --- memory accesses ------------------------------------------------------------------------
-
-    def _mem(self, event: MemAccess, out: EffectsBuilder) -> None:
-        block = self.pool.containing(event.address)
-        if block is not None:
-            out.fact("pool-block", block)
-        else:
-            freed = self.pool.freed_containing(event.address)
-            if freed is not None:
-                out.fact("freed-block", freed)
-        lists = self.lists_covering(event.address, event.length)
-        if lists:
-            out.fact("live-lists", lists)
-
-    def _dma(self, event: DmaAccess, out: EffectsBuilder) -> None:
-        pieces = self.bus.resolve(event.address, event.length)
-        out.accesses = pieces
-        if event.access != "write":
-            return
-        data = pattern(event.length, event.fill, event.data) if event.data else None
-        for piece in pieces:
-            entry = piece.entry
-            memory = self.bounce_memory if piece.state == "live" and entry is not None and self._bounced(entry) else self.ram
-            if data is not None:
-                memory.write(piece.start, data[piece.start - event.address : piece.start - event.address + piece.length])
-            else:  # one byte repeated: filled in place, the bytes never built
-                memory.fill(piece.start, min(piece.length, event.address + event.length - piece.start), event.fill or 0)
-
-    def _bounced(self, entry: BusEntry) -> bool:
-        if entry.kind == "sgl":
-            sgl = self.lists.get(entry.key)  # type: ignore[arg-type]
-            return sgl is not None and entry.index < len(sgl.segments) and sgl.segments[entry.index].bounced
-        if entry.kind == "transfer":
-            transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
-            return transfer is not None and transfer[1].bounced
-        return False
-
     # --- questions ------------------------------------------------------------------------------
 
     def live_sgls(self) -> tuple[SgList, ...]:
@@ -548,50 +364,12 @@ class Machine:
         ordinal = self.sgl_ddis.list_in_buffer.get(buffer)
         return self.lists.get(ordinal) if ordinal is not None else None
 
-    def lists_covering(self, va: int, length: int) -> tuple[SgList, ...]:
-        """Live lists whose transfer includes any byte of [va, va + length)."""
-        shift = self.space.shift
-        ordinals: set[int] = set()
-        for vpn in range(va >> shift, ((va + max(length, 1) - 1) >> shift) + 1):
-            owners = self.sgl_ddis._list_pages.get(vpn)
-            if owners:
-                ordinals |= owners
-        if not ordinals:
-            return ()
-        found = [self.lists[o] for o in sorted(ordinals) if o in self.lists]
-        return tuple(s for s in found if s.current_va < va + max(length, 1) and va < s.current_va + s.length)
-
     def resolve_bus_range(self, address: int, length: int) -> tuple[Resolution, ...]:
         return self.bus.resolve(address, length)
-
-    def owner(self, entry: BusEntry) -> Any:
-        """The object behind a bus entry: a live or put SgList, a CommonBuffer, a transfer segment."""
-        if entry.kind == "sgl":
-            sgl = self.lists.get(entry.key)  # type: ignore[arg-type]
-            if sgl is not None:
-                return sgl
-            return self.put_by_ordinal.get(entry.key)  # type: ignore[arg-type]
-        if entry.kind == "common-buffer":
-            return self.adapter_ddis.common_buffers.at(entry.key) or self.adapter_ddis.freed_common_buffers.get(entry.key)  # type: ignore[arg-type]
-        transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
-        return transfer[1] if transfer is not None else None
 
     def va_of_physical(self, address: int) -> int | None:
         """The driver's virtual address behind a physical (direct bus) address, if known."""
         return self.space.virtual(address)
-
-    def driver_va(self, entry: BusEntry, bus: int) -> int | None:
-        """The driver's virtual address whose data bus address `bus` of a mapping carries: the
-        buffer behind a list element (direct or bounced), a mapped transfer or a common buffer."""
-        if entry.kind == "common-buffer":
-            return entry.key + (bus - entry.bus)  # type: ignore[operator]
-        if entry.kind == "transfer":
-            return entry.key[2] + (bus - entry.bus)  # type: ignore[index]
-        sgl = self.owner(entry)
-        if sgl is None or entry.index >= len(sgl.segments) or sgl.segments[entry.index].bus != entry.bus:
-            return None  # a mapping the list no longer has (a captured `sgl` record replaced it)
-        segment = sgl.segments[entry.index]
-        return sgl.current_va + segment.offset + (bus - segment.bus)
 
     def freed_block_in(self, va: int, length: int = 1) -> Block | None:
         """A freed block (remembered, not since reallocated) sharing a byte with [va, va + length)."""
@@ -634,31 +412,21 @@ class Machine:
         Length (its captured ScatterGatherListSize and NumberOfMapRegisters), if any."""
         return self.calculations.get((adapter, current_va, length))
 
-    def mapping_direction(self, entry: BusEntry) -> str | None:
-        """Which way a mapping lets data go: `to-device` (WriteToDevice), `from-device`, or
-        None for a common buffer (both ways)."""
-        if entry.kind == "sgl":
-            owner = self.owner(entry)
-            return None if owner is None else "to-device" if owner.write_to_device else "from-device"
-        if entry.kind == "transfer":
-            transfer = self.transfers.get(entry.key)  # type: ignore[arg-type]
-            return None if transfer is None else "to-device" if transfer[2] else "from-device"
-        return None
-
     def cpu_view(self, va: int, length: int) -> bytes:
         """The bytes the CPU reads at [va, va + length) now."""
         return self.space.read(va, length)
 
+    def lists_covering(self, va: int, length: int) -> tuple[SgList, ...]:
+        return self.accesses.lists_covering(va, length)
+
+    def owner(self, entry: BusEntry) -> Any:
+        return self.accesses.owner(entry)
+
+    def driver_va(self, entry: BusEntry, bus: int) -> int | None:
+        return self.accesses.driver_va(entry, bus)
+
+    def mapping_direction(self, entry: BusEntry) -> str | None:
+        return self.accesses.mapping_direction(entry)
+
     def device_view(self, va: int, length: int) -> bytes:
-        """The bytes the device has put at [va, va + length): where a live list bounced those
-        pages, what sits in its map registers (not yet copied back); elsewhere, memory."""
-        data = bytearray(self.cpu_view(va, length))
-        for sgl in self.lists_covering(va, length):
-            for segment in sgl.segments:
-                if not segment.bounced:
-                    continue
-                start = sgl.current_va + segment.offset
-                lo, hi = max(start, va), min(start + segment.length, va + length)
-                if lo < hi:
-                    data[lo - va : hi - va] = self.bounce_memory.read(segment.bus + (lo - start), hi - lo)
-        return bytes(data)
+        return self.accesses.device_view(va, length)
