@@ -7,6 +7,12 @@ objects created and released (as frozen snapshots carrying the events' locations
 device-access pieces, and `facts`: plain observations a rule may judge ("this block was
 already freed at line 40"), never verdicts.
 
+The work is the families' (docs/model.md, "DDI families"): each `*_ddis.py` module holds a
+family's state and handlers, `routines.py` the CPUs and driver routines, `accesses.py` the
+`mem`/`dma` records; `shared.py` what they share. The machine makes them, dispatches each
+record and DDI to them, and answers the rules' questions; that query API, one small method a
+question, is most of this module's length.
+
 State is kept for live objects and a bounded memory of released ones (what each keeps, and
 why the bounds leave the answers alone: `retained`), never for the events seen. `apply` looks
 the record's class up in a table built once, and each DDI's handler and calling convention in

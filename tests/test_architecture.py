@@ -148,3 +148,31 @@ def test_an_upward_import_would_be_seen(tmp_path):
     imports = _imports(fake, "checker.reading.reader")
     assert "checker.reporters.text" in imports and "checker.engine.run" not in imports
     assert STAGES[_stage("checker.reporters.text")] > STAGES[_stage("checker.reading.reader")]
+
+
+def test_the_machine_is_made_of_families_not_mixins():
+    from model.machine import Machine
+
+    assert Machine.__bases__ == (object,)
+    machine = Machine()
+    seen: dict[str, str] = {}
+    for family in machine.families:
+        assert type(family).__module__.endswith("_ddis"), type(family)
+        for ddi, method in family.HANDLERS.items():
+            assert ddi not in seen, f"{ddi} is handled by {seen[ddi]} and {type(family).__name__}"
+            seen[ddi] = type(family).__name__
+            assert callable(getattr(family, method))
+    assert machine.handled_ddis() == frozenset(seen)
+
+
+def test_no_family_reaches_back_into_the_machine():
+    """Not even for a type: a family gets what it uses, never the machine."""
+    wrong = []
+    for module, path in FILES.items():
+        if not module.startswith("model.") or module == "model.machine":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module == "machine" and node.level == 1 or node.module == "model.machine"):
+                wrong.append(module)
+    assert wrong == []
