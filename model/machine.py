@@ -354,7 +354,7 @@ class Machine:
         address = as_int(event.arg("DmaAdapter"))  # type: ignore[attr-defined]
         if address is None or event.name == "IoGetDmaAdapter":  # type: ignore[attr-defined]
             return
-        adapter = self.adapters.get(address)
+        adapter = self.adapter_ddis.adapters.get(address)
         if adapter is None:
             out.fact("unknown-adapter", address)
         elif not adapter.live:
@@ -363,50 +363,50 @@ class Machine:
     # --- questions ------------------------------------------------------------------------------
 
     def live_sgls(self) -> tuple[SgList, ...]:
-        return tuple(self.lists.values())
+        return tuple(self.sgl_ddis.lists.values())
 
     def sgl_at(self, buffer: int) -> SgList | None:
         """The live list whose pointer (caller buffer) is `buffer`."""
         ordinal = self.sgl_ddis.list_in_buffer.get(buffer)
-        return self.lists.get(ordinal) if ordinal is not None else None
+        return self.sgl_ddis.lists.get(ordinal) if ordinal is not None else None
 
     def resolve_bus_range(self, address: int, length: int) -> tuple[Resolution, ...]:
-        return self.bus.resolve(address, length)
+        return self.memory.bus.resolve(address, length)
 
     def va_of_physical(self, address: int) -> int | None:
         """The driver's virtual address behind a physical (direct bus) address, if known."""
-        return self.space.virtual(address)
+        return self.memory.space.virtual(address)
 
     def freed_block_in(self, va: int, length: int = 1) -> Block | None:
         """A freed block (remembered, not since reallocated) sharing a byte with [va, va + length)."""
-        return self.pool.freed_overlapping(va, length)
+        return self.pool_ddis.table.freed_overlapping(va, length)
 
     def block_at(self, va: int) -> Block | None:
         """The live pool block holding `va`."""
-        return self.pool.containing(va)
+        return self.pool_ddis.table.containing(va)
 
     def mdl(self, address: int) -> Mdl | None:
-        return self.mdls.get(address)
+        return self.mdl_ddis.mdls.get(address)
 
     def adapter(self, address: int) -> Adapter | None:
-        return self.adapters.get(address)
+        return self.adapter_ddis.adapters.get(address)
 
     def live_mdls(self) -> tuple[Mdl, ...]:
-        return tuple(m for m in self.mdls.values() if m.family in ("io", "storport"))
+        return tuple(m for m in self.mdl_ddis.mdls.values() if m.family in ("io", "storport"))
 
     def live_blocks(self) -> tuple[Block, ...]:
-        return tuple(self.pool)
+        return tuple(self.pool_ddis.table)
 
     def live_common_buffers(self) -> tuple[CommonBuffer, ...]:
         return tuple(self.adapter_ddis.common_buffers)
 
     def live_adapters(self) -> tuple[Adapter, ...]:
         """Adapters IoGetDmaAdapter returned and PutDmaAdapter has not released."""
-        return tuple(adapter for adapter in self.adapters.values() if adapter.live and adapter.version is not None)
+        return tuple(adapter for adapter in self.adapter_ddis.adapters.values() if adapter.live and adapter.version is not None)
 
     def adapter_at(self, address: int) -> Adapter | None:
         """The adapter (live or put) at `address`, as IoGetDmaAdapter or `@adapter` made it."""
-        return self.adapters.get(address)
+        return self.adapter_ddis.adapters.get(address)
 
     def storport_dma_adapter(self) -> Adapter | None:
         """The adapter StorPort's DMA calls use: `@adapter storport`, or the one the model
@@ -416,11 +416,11 @@ class Machine:
     def calculation(self, adapter: int | None, current_va: int, length: int) -> Calculation | None:
         """The last successful CalculateScatterGatherList on `adapter` for this CurrentVa and
         Length (its captured ScatterGatherListSize and NumberOfMapRegisters), if any."""
-        return self.calculations.get((adapter, current_va, length))
+        return self.sgl_ddis.calculations.get((adapter, current_va, length))
 
     def cpu_view(self, va: int, length: int) -> bytes:
         """The bytes the CPU reads at [va, va + length) now."""
-        return self.space.read(va, length)
+        return self.memory.space.read(va, length)
 
     def lists_covering(self, va: int, length: int) -> tuple[SgList, ...]:
         return self.accesses.lists_covering(va, length)
