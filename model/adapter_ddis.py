@@ -41,6 +41,8 @@ class AdapterDdis:
         "FreeCommonBuffer": "_common_free",
     }
 
+    QUERIES: dict[str, str] = {"live_common_buffers": "live_common_buffers", "live_adapters": "live_adapters"}
+
     def __init__(self, memory: SharedMemory, ordinals: Ordinals) -> None:
         self.memory = memory
         self.ordinals = ordinals
@@ -51,6 +53,13 @@ class AdapterDdis:
         self.common_buffers: IntervalMap[CommonBuffer] = IntervalMap()
         self.freed_common_buffers: OrderedDict[int, CommonBuffer] = OrderedDict()
         self.reset_memory()
+
+    def live_common_buffers(self) -> tuple[CommonBuffer, ...]:
+        return tuple(self.common_buffers)
+
+    def live_adapters(self) -> tuple[Adapter, ...]:
+        """Adapters IoGetDmaAdapter returned and PutDmaAdapter has not released."""
+        return tuple(adapter for adapter in self.adapters.values() if adapter.live and adapter.version is not None)
 
     def reset_memory(self) -> None:
         self._next_logical = 0x10000000  # common buffers without a captured logical address

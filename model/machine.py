@@ -117,6 +117,8 @@ class Machine:
         self.adapter_ddis.channel_ddis = self.channel_ddis
         self.families = (self.pool_ddis, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.channel_ddis, self.lock_ddis)
         self._handlers = self._handler_table()
+        self._queries = {name: getattr(part, method) for part in (*self.families, self.routines)
+                         for name, method in getattr(part, "QUERIES", {}).items()}
         self._steps = self._step_table()
         self._out = EffectsBuilder()  # emptied by `finish` after each record: `apply` is never re-entered
 
@@ -346,6 +348,13 @@ class Machine:
                 table[ddi] = (getattr(family, method), ddi in RUNS_AT_ENTER, ddi in RETURNS_STATUS, ddi in RETURNS_POINTER)
         return table
 
+    def query(self, name: str) -> tuple:
+        """A family's end-of-trace query by the name a rule's `each:` gives (`QUERIES`)."""
+        return self._queries[name]()
+
+    def query_names(self) -> frozenset[str]:
+        return frozenset(self._queries)
+
     def handled_ddis(self) -> frozenset[str]:
         """The DDIs the model replays."""
         return frozenset(self._handlers)
@@ -363,7 +372,7 @@ class Machine:
     # --- questions ------------------------------------------------------------------------------
 
     def live_sgls(self) -> tuple[SgList, ...]:
-        return tuple(self.sgl_ddis.lists.values())
+        return self.sgl_ddis.live_sgls()
 
     def sgl_at(self, buffer: int) -> SgList | None:
         """The live list whose pointer (caller buffer) is `buffer`."""
@@ -392,17 +401,16 @@ class Machine:
         return self.adapter_ddis.adapters.get(address)
 
     def live_mdls(self) -> tuple[Mdl, ...]:
-        return tuple(m for m in self.mdl_ddis.mdls.values() if m.family in ("io", "storport"))
+        return self.mdl_ddis.live_mdls()
 
     def live_blocks(self) -> tuple[Block, ...]:
-        return tuple(self.pool_ddis.table)
+        return self.pool_ddis.live_blocks()
 
     def live_common_buffers(self) -> tuple[CommonBuffer, ...]:
-        return tuple(self.adapter_ddis.common_buffers)
+        return self.adapter_ddis.live_common_buffers()
 
     def live_adapters(self) -> tuple[Adapter, ...]:
-        """Adapters IoGetDmaAdapter returned and PutDmaAdapter has not released."""
-        return tuple(adapter for adapter in self.adapter_ddis.adapters.values() if adapter.live and adapter.version is not None)
+        return self.adapter_ddis.live_adapters()
 
     def adapter_at(self, address: int) -> Adapter | None:
         """The adapter (live or put) at `address`, as IoGetDmaAdapter or `@adapter` made it."""

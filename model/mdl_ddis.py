@@ -44,12 +44,18 @@ class MdlDdis:
         "IoBuildPartialMdl": "_mdl_partial",
     }
 
+    QUERIES: dict[str, str] = {"live_mdls": "live_mdls"}  # what a rule's `each:` may ask at the end
+
     def __init__(self, memory: SharedMemory, ordinals: Ordinals) -> None:
         self.memory = memory
         self.ordinals = ordinals
         self.sgl_ddis: SglDdis | None = None  # set by the machine once the list family is made
         self.mdls: dict[int, Mdl] = {}
         self.freed_mdls: OrderedDict[int, Mdl] = OrderedDict()
+
+    def live_mdls(self) -> tuple[Mdl, ...]:
+        """The MDLs the driver allocated (IoAllocateMdl, StorPortAllocateMdl) and has not freed."""
+        return tuple(m for m in self.mdls.values() if m.family in ("io", "storport"))
 
 
     def _mdl_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:

@@ -51,11 +51,16 @@ class PoolDdis:
         "StorPortFreeDmaMemory": "_pool_free",
     }
 
+    QUERIES: dict[str, str] = {"live_blocks": "live_blocks"}  # what a rule's `each:` may ask at the end
+
     def __init__(self, memory: SharedMemory, sgl_ddis: SglDdis, adapter_ddis: AdapterDdis) -> None:
         self.memory = memory
         self.sgl_ddis = sgl_ddis
         self.adapter_ddis = adapter_ddis
         self.table = PoolTable()
+
+    def live_blocks(self) -> tuple[Block, ...]:
+        return tuple(self.table)
 
 
     def _pool_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:

@@ -55,6 +55,8 @@ class Routines:
     `invoke` is the machine's DDI dispatch, which a `leave` runs with its enter's arguments;
     the list family and the channel family hear when their routine runs or returns."""
 
+    QUERIES: dict[str, str] = {"open_frames": "open_frames"}  # what a rule's `each:` may ask at the end
+
     def __init__(self, sgl_ddis: SglDdis, channel_ddis: ChannelDdis, deferred_routines: OrderedDict[int, DeferredRoutine],
                  invoke: Invoke) -> None:
         self.cpus: dict[int, CpuState] = {}

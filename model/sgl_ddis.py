@@ -43,6 +43,8 @@ class SglDdis:
         "StorPortPutScatterGatherList": "_put",
     }
 
+    QUERIES: dict[str, str] = {"live_sgls": "live_sgls"}  # what a rule's `each:` may ask at the end
+
     def __init__(self, memory: SharedMemory, ordinals: Ordinals, mdl_ddis: MdlDdis, adapter_ddis: AdapterDdis,
                  deferred_routines: OrderedDict[int, DeferredRoutine]) -> None:
         self.memory = memory
@@ -57,6 +59,9 @@ class SglDdis:
         self.calculations: OrderedDict[tuple, Calculation] = OrderedDict()  # (adapter, CurrentVa, Length) -> the last
         self._pending: dict[int, dict[str, int]] = {}
         self.reset_memory()
+
+    def live_sgls(self) -> tuple[SgList, ...]:
+        return tuple(self.lists.values())
 
     def reset_memory(self) -> None:
         self.put_by_ordinal: dict[int, SgList] = {}  # ordinal -> a put list some retired bus entry still names

@@ -176,3 +176,19 @@ def test_no_family_reaches_back_into_the_machine():
             if isinstance(node, ast.ImportFrom) and (node.module == "machine" and node.level == 1 or node.module == "model.machine"):
                 wrong.append(module)
     assert wrong == []
+
+
+def test_end_queries_come_from_the_families():
+    """A rule's `each:` names a query a family declares; a new family's queries need no
+    edit of the rule language."""
+    from checker.language.rule_schema import examine_rule_text
+    from model.machine import Machine
+
+    machine = Machine()
+    declared = {name for part in (*machine.families, machine.routines) for name in getattr(part, "QUERIES", {})}
+    assert machine.query_names() == declared >= {"live_sgls", "live_blocks", "live_mdls", "open_frames"}
+    rule = (ROOT / "rules" / "pool" / "pool-leak.yaml").read_text(encoding="utf-8")
+    assert "each: live_blocks" in rule
+    problems = examine_rule_text(rule.replace("each: live_blocks", "each: live_widgets"), "pool-leak.yaml", "pool-leak").problems
+    assert [p.message for p in problems] == [
+        f"check/each: unknown query 'live_widgets' (queries: {', '.join(sorted(declared))})"]

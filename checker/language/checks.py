@@ -17,27 +17,29 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from model.irql import Irql, irql_of
 from model.location import SourceLocation
+from model.machine import Machine
 from model.values import Symbol
 
 from .expression import Expression, ExpressionError, Scope, compile_expression, required_facts, truth
 
-__all__ = ["END_QUERIES", "VERBS", "Check", "CheckError", "EndCheck", "EventCheck", "IrqlCheck", "Match", "compile_checks"]
+__all__ = ["VERBS", "Check", "CheckError", "EndCheck", "EventCheck", "IrqlCheck", "Match", "compile_checks"]
 
 VERBS = ("call", "enter", "leave", "callback", "done", "mem", "dma", "mdl", "sgl", "lost")
-END_QUERIES: dict[str, Callable[[Any], Sequence[Any]]] = {
-    "live_sgls": lambda machine: machine.live_sgls(),
-    "live_blocks": lambda machine: machine.live_blocks(),
-    "live_mdls": lambda machine: machine.live_mdls(),
-    "live_common_buffers": lambda machine: machine.live_common_buffers(),
-    "live_adapters": lambda machine: machine.live_adapters(),
-    "open_frames": lambda machine: machine.open_frames(),
-}
+
+
+@cache
+def end_queries() -> frozenset[str]:
+    """The queries a rule's `each:` may name: those the model's families declare (`QUERIES`)."""
+    return Machine().query_names()
+
+
 _IRQL_VALUES = ("ddi", "irql", "required", "relation")
 _SAFE_INTEGER = 1 << 53
 
@@ -266,16 +268,16 @@ class EndCheck(Check):
     def __init__(self, spec: Mapping[str, Any], message: str, base: Sequence[str | int] = ("check",)) -> None:
         super().__init__(spec, message, implicit=(), base=base)
         query = spec["each"]
-        if query not in END_QUERIES:
-            raise CheckError([*self.base, "each"], f"unknown query '{query}' (queries: {', '.join(END_QUERIES)})")
-        self.query = END_QUERIES[query]
+        if query not in end_queries():
+            raise CheckError([*self.base, "each"], f"unknown query '{query}' (queries: {', '.join(sorted(end_queries()))})")
+        self.query = query
         self.where = _compile(spec["where"], [*self.base, "where"]) if "where" in spec else None
         self.verbs = ()
         self.ddis = ()
 
     def run_end(self, scope: Scope) -> list[Match]:
         matches = []
-        for item in self.query(scope.machine):
+        for item in scope.machine.query(self.query):
             inner = scope.with_item(item)
             if self.where is None or truth(self.where(inner)):
                 matches.append(self._match(inner))
