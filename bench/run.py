@@ -466,8 +466,11 @@ def print_targets(report: Report) -> None:
         e = t["end_to_end_events_per_s"]
         print(f"end to end at {e['size']}: {e['value']:,} events/s; target {e['target']:,} (aim {e['aim']:,}): "
               f"{e['fraction_of_target']:.1%} of it")
-        r = t["x_reference"]
-        print(f"ratio to the reference at {r['size']}: {r['value']:.2f}x; target {r['target']:.0f}x")
+        r = t.get("x_reference")
+        if r is None:  # --reference-up-to below every size: no reference ran
+            print("ratio to the reference: not measured (the reference pipeline ran at no size of this run)")
+        else:
+            print(f"ratio to the reference at {r['size']}: {r['value']:.2f}x; target {r['target']:.0f}x")
     if "parse_lines_per_s" in t:
         p = t["parse_lines_per_s"]
         print(f"parsing at {p['size']}: {p['value']:,} lines/s ({p['x_floor']:.4f} of the floor); target {p['target']:,}: "
