@@ -11,6 +11,8 @@ Facts it reports (key: value):
   common-buffer-freed-as-pool: the CommonBuffer a pool free hit
   live-lists-in-buffer: lists whose caller buffer a free releases while live
   mdl-freed-before / mdl-unknown / mdl-live-lists / mdl-lock: MDL lifecycle observations
+  mdl-pages-not-freed: the Mdl (MmAllocatePagesForMdl's) whose structure an ExFreePool freed before
+    MmFreePagesFromMdl released its pages
   pfn-count: (expected, captured) when an `mdl` record's PFN array does not span its buffer
   unknown-adapter / adapter-put: the adapter address a call used / the Adapter put earlier
   outstanding: (lists, common buffers, channels) still held when PutDmaAdapter runs

@@ -107,7 +107,7 @@ class Machine:
         self.adapter_ddis = AdapterDdis(self.memory, self.ordinals)
         self.mdl_ddis = MdlDdis(self.memory, self.ordinals)
         self.sgl_ddis = SglDdis(self.memory, self.ordinals, self.mdl_ddis, self.adapter_ddis, self.deferred_routines)
-        self.pool_ddis = PoolDdis(self.memory, self.sgl_ddis, self.adapter_ddis)
+        self.pool_ddis = PoolDdis(self.memory, self.sgl_ddis, self.adapter_ddis, self.mdl_ddis)
         self.channel_ddis = ChannelDdis(self.memory, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.deferred_routines)
         self.lock_ddis = LockDdis()
         self.routines = Routines(self.sgl_ddis, self.channel_ddis, self.deferred_routines, self._invoke)

@@ -35,6 +35,7 @@ class Mdl:
     source: str | None = None
     freed_at: SourceLocation | None = None
     source_at: SourceLocation | None = None
+    allocator: str | None = None  # the DDI that made it (IoAllocateMdl, MmAllocatePagesForMdlEx, ...)
 
     @property
     def live(self) -> bool:
@@ -52,16 +53,16 @@ class Mdl:
         """This MDL with its pages made resident (or not) at `location`: `dataclasses.replace`,
         without its cost on every build, lock and free."""
         return Mdl(self.address, self.va, self.byte_count, self.family, self.ordinal, self.allocated_at, pfns, self.next,
-                   source, self.freed_at, location)
+                   source, self.freed_at, location, self.allocator)
 
     def as_freed(self, location: SourceLocation) -> Mdl:
         return Mdl(self.address, self.va, self.byte_count, self.family, self.ordinal, self.allocated_at, self.pfns,
-                   self.next, self.source, location, self.source_at)
+                   self.next, self.source, location, self.source_at, self.allocator)
 
     def as_captured(self, va: int, byte_count: int, pfns: tuple[int, ...], next_mdl: int | None) -> Mdl:
         """This MDL as an `mdl` record describes it."""
         return Mdl(self.address, va, byte_count, self.family, self.ordinal, self.allocated_at, pfns, next_mdl, self.source,
-                   self.freed_at, self.source_at)
+                   self.freed_at, self.source_at, self.allocator)
 
     def offset(self, page_size: int) -> int:
         return self.va & (page_size - 1)

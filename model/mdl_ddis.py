@@ -54,8 +54,22 @@ class MdlDdis:
         self.freed_mdls: OrderedDict[int, Mdl] = OrderedDict()
 
     def live_mdls(self) -> tuple[Mdl, ...]:
-        """The MDLs the driver allocated (IoAllocateMdl, StorPortAllocateMdl) and has not freed."""
-        return tuple(m for m in self.mdls.values() if m.family in ("io", "storport"))
+        """The MDLs the driver allocated (IoAllocateMdl, StorPortAllocateMdl, MmAllocatePagesForMdl(Ex))
+        and has not freed."""
+        return tuple(m for m in self.mdls.values() if m.family in ("io", "storport", "pages"))
+
+    def free_structure(self, mdl: Mdl, event: Event, out: EffectsBuilder) -> None:
+        """ExFreePool of an MDL MmAllocatePagesForMdl(Ex) made: "After calling
+        MmFreePagesFromMdl, the caller must also call ExFreePool to release the memory that
+        was allocated for the MDL structure" (nf-wdm-mmfreepagesfrommdl). Its pages, if
+        MmFreePagesFromMdl never released them, are lost with it (the fact says so)."""
+        if mdl.source == "pages":
+            out.fact("mdl-pages-not-freed", mdl)
+        out.previous.append(mdl)
+        freed = mdl.as_freed(event.location)
+        del self.mdls[mdl.address]
+        remember(self.freed_mdls, mdl.address, freed)
+        out.released.append(freed)
 
 
     def _mdl_allocate(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
@@ -76,7 +90,7 @@ class MdlDdis:
         if old is not None:
             out.fact("mdl-replaced", old)
         mdl = Mdl(address, va, size, family, self.ordinals.next(), event.location, source=source,
-                  source_at=event.location if source is not None else None)
+                  source_at=event.location if source is not None else None, allocator=name)
         self.mdls[address] = mdl
         self.freed_mdls.pop(address, None)
         out.created.append(mdl)

@@ -14,6 +14,7 @@ from .values import Symbol, Value, as_int
 
 if TYPE_CHECKING:  # the families it asks, made beside it
     from .adapter_ddis import AdapterDdis
+    from .mdl_ddis import MdlDdis
     from .sgl_ddis import SglDdis
 
 
@@ -53,8 +54,9 @@ class PoolDdis:
 
     QUERIES: dict[str, str] = {"live_blocks": "live_blocks"}  # what a rule's `each:` may ask at the end
 
-    def __init__(self, memory: SharedMemory, sgl_ddis: SglDdis, adapter_ddis: AdapterDdis) -> None:
+    def __init__(self, memory: SharedMemory, sgl_ddis: SglDdis, adapter_ddis: AdapterDdis, mdl_ddis: MdlDdis) -> None:
         self.memory = memory
+        self.mdl_ddis = mdl_ddis
         self.sgl_ddis = sgl_ddis
         self.adapter_ddis = adapter_ddis
         self.table = PoolTable()
@@ -120,6 +122,11 @@ class PoolDdis:
         if common is not None:
             out.fact("common-buffer-freed-as-pool", common)
         block = self.table.live_at(address)
+        if block is None and family == "ex":
+            mdl = self.mdl_ddis.mdls.get(address)
+            if mdl is not None and mdl.family == "pages":  # the MDL structure MmAllocatePagesForMdl(Ex) made
+                self.mdl_ddis.free_structure(mdl, event, out)
+                return
         if block is None:
             freed = self.table.freed_at(address)
             if freed is not None:
