@@ -10,7 +10,8 @@ Facts it reports (key: value):
   inside-block: the live Block an address points into; free-family / free-tag: what the free used
   common-buffer-freed-as-pool: the CommonBuffer a pool free hit
   live-lists-in-buffer: lists whose caller buffer a free releases while live
-  mdl-freed-before / mdl-unknown / mdl-live-lists / mdl-lock: MDL lifecycle observations
+  mdl-freed-before / mdl-unknown / mdl-live-lists / mdl-lock: MDL lifecycle observations (mdl-freed-before:
+    the freed Mdl a free, a build on it, a lock or unlock, or a list build found)
   mdl-pages-not-freed: the Mdl (MmAllocatePagesForMdl's) whose structure an ExFreePool freed before
     MmFreePagesFromMdl released its pages
   pfn-count: (expected, captured) when an `mdl` record's PFN array does not span its buffer

@@ -107,7 +107,7 @@ class MdlDdis:
         address = self._mdl_arg(event)
         mdl = self.mdls.get(address) if address is not None else None
         if mdl is None:
-            out.fact("mdl-freed-before" if address in self.freed_mdls else "mdl-unknown", address)
+            self._not_live(address, out)
             return
         out.previous.append(mdl)
         if name in ("MmBuildMdlForNonPagedPool", "StorPortBuildMdlForNonPagedPool"):
@@ -123,6 +123,14 @@ class MdlDdis:
                 out.fact("mdl-lock", f"unlock of an MDL that is {mdl.source or 'not locked'}")
             mdl = mdl.with_source(None, mdl.pfns, event.location)
         self.mdls[mdl.address] = mdl
+
+    def _not_live(self, address: int | None, out: EffectsBuilder) -> None:
+        """An MDL a call uses is not live: the freed Mdl if it was freed lately, else unknown."""
+        freed = self.freed_mdls.get(address) if address is not None else None
+        if freed is not None:
+            out.fact("mdl-freed-before", freed)
+        else:
+            out.fact("mdl-unknown", address)
 
     def _pfns_for(self, va: int, length: int) -> tuple[int, ...]:
         shift = self.memory.space.shift
@@ -222,7 +230,7 @@ class MdlDdis:
             chain.append(mdl)
             next_address = mdl.next
         if not chain:
-            out.fact("mdl-freed-before" if address in self.freed_mdls else "mdl-unknown", address)
+            self._not_live(address, out)
             chain = [Mdl(address, current_va, length, "assumed", 0, SourceLocation("<model>", 0))]
         return chain
 
