@@ -80,6 +80,11 @@ RETURNS_STATUS = frozenset(
      "StorPortFreePool", "StorPortFreeContiguousMemorySpecifyCache", "StorPortFreeDmaMemory", "StorPortAllocateMdl",
      "StorPortFreeMdl", "StorPortBuildMdlForNonPagedPool", "StorPortPutScatterGatherList"}
 )
+# VOID DDIs whose failure is an exception: a failure status logged on one means it raised and did
+# nothing. MmProbeAndLockPages: "Calls to MmProbeAndLockPages must be enclosed in a try/except
+# block. If the pages do not support the specified operation, the routine raises the
+# STATUS_ACCESS_VIOLATION or other exceptions" (nf-wdm-mmprobeandlockpages).
+RAISES_ON_FAILURE = frozenset({"MmProbeAndLockPages"})
 # DDIs that return the new object's address; NULL (or no logged address) means nothing was made.
 RETURNS_POINTER = frozenset(
     {"ExAllocatePool", "ExAllocatePoolWithTag", "ExAllocatePoolWithQuota", "ExAllocatePoolWithQuotaTag",
@@ -345,7 +350,8 @@ class Machine:
         table: dict[str, tuple[Callable, bool, bool, bool]] = {}
         for family in self.families:
             for ddi, method in family.HANDLERS.items():
-                table[ddi] = (getattr(family, method), ddi in RUNS_AT_ENTER, ddi in RETURNS_STATUS, ddi in RETURNS_POINTER)
+                table[ddi] = (getattr(family, method), ddi in RUNS_AT_ENTER, ddi in RETURNS_STATUS or ddi in RAISES_ON_FAILURE,
+                              ddi in RETURNS_POINTER)
         return table
 
     def query(self, name: str) -> tuple:
