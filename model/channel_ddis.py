@@ -42,6 +42,8 @@ class ChannelDdis:
         "FreeMapRegisters": "_free_map_registers",
     }
 
+    QUERIES: dict[str, str] = {"held_map_registers": "held_map_registers"}  # what a rule's `each:` may ask at the end
+
     def __init__(self, memory: SharedMemory, mdl_ddis: MdlDdis, adapter_ddis: AdapterDdis, sgl_ddis: SglDdis,
                  deferred_routines: OrderedDict[int, DeferredRoutine]) -> None:
         self.memory = memory
@@ -53,6 +55,15 @@ class ChannelDdis:
         self.channels: dict[int, SourceLocation] = {}
         self._channel_before: dict[tuple[int, int], SourceLocation | None] = {}  # (cpu, adapter) -> channel before an enter
         self.allocation_actions: dict[int, AllocationAction] = {}  # adapter -> what its last AdapterControl returned
+        self.held_registers: dict[int, AllocationAction] = {}  # adapter -> the return that kept its map registers
+
+    def held_map_registers(self) -> tuple[AllocationAction, ...]:
+        """Map registers an AdapterControl kept (it returned DeallocateObjectKeepRegisters, as
+        the trace says, not as the model assumed) that no FreeMapRegisters has released:
+        "it calls FreeMapRegisters to release the map registers previously allocated by a
+        call to AllocateAdapterChannel and retained because its AdapterControl routine
+        returned DeallocateObjectKeepRegisters" (nc-wdm-pfree_map_registers)."""
+        return tuple(self.held_registers.values())
 
     def _allocate_channel(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
@@ -116,6 +127,8 @@ class ChannelDdis:
         action = AllocationAction(address, name, assumed, done.location)
         self.allocation_actions[address] = action
         out.fact("allocation-action", action)
+        if name == "DeallocateObjectKeepRegisters" and not assumed:
+            self.held_registers[address] = action
         if name != "KeepObject" and self.channels.pop(address, None) is not None:
             out.fact("channel-released-at-return", address)
 
@@ -179,6 +192,7 @@ class ChannelDdis:
     def _free_map_registers(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
         adapter = as_int(event.arg("DmaAdapter")) or 0  # type: ignore[attr-defined]
         base = as_int(event.arg("MapRegisterBase"))  # type: ignore[attr-defined]
+        self.held_registers.pop(adapter, None)
         unflushed = tuple(key for key in self.transfers if key[0] == adapter and key[1] == base)
         if unflushed:
             out.fact("unflushed", unflushed)
