@@ -72,7 +72,7 @@ class Accesses:
         shift = self.memory.space.shift
         ordinals: set[int] = set()
         for vpn in range(va >> shift, ((va + max(length, 1) - 1) >> shift) + 1):
-            owners = self.sgl_ddis._list_pages.get(vpn)
+            owners = self.sgl_ddis.list_pages.get(vpn)
             if owners:
                 ordinals |= owners
         if not ordinals:

@@ -102,7 +102,7 @@ class ChannelDdis:
             if request.ordinal is not None:
                 sgl = self.sgl_ddis.lists.get(request.ordinal)
                 if sgl is not None:
-                    self.sgl_ddis._drop_list(sgl)
+                    self.sgl_ddis.drop_list(sgl)
                     out.released.append(sgl)
             else:
                 adapter = next((as_int(a.value) for a in request.arguments if a.name == "DmaAdapter"), None)
@@ -110,7 +110,7 @@ class ChannelDdis:
                     del self.channels[adapter]
             return
 
-    def _adapter_control_returned(self, arguments: tuple, done: Event, out: EffectsBuilder) -> None:
+    def adapter_control_returned(self, arguments: tuple, done: Event, out: EffectsBuilder) -> None:
         """AdapterControl returned. `done -> value` says what (IO_ALLOCATION_ACTION): KeepObject
         keeps the channel for FreeAdapterChannel; DeallocateObjectKeepRegisters releases it and
         keeps the map registers for FreeMapRegisters; DeallocateObject releases both. Where the

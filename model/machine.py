@@ -111,7 +111,7 @@ class Machine:
         # families it asks. Adding a family is a module and one line here (docs/model.md).
         self.adapter_ddis = AdapterDdis(self.memory, self.ordinals)
         self.mdl_ddis = MdlDdis(self.memory, self.ordinals)
-        self.sgl_ddis = SglDdis(self.memory, self.ordinals, self.mdl_ddis, self.adapter_ddis, self.deferred_routines)
+        self.sgl_ddis = SglDdis(self.memory, self.ordinals, self.mdl_ddis, self.adapter_ddis)
         self.pool_ddis = PoolDdis(self.memory, self.sgl_ddis, self.adapter_ddis, self.mdl_ddis)
         self.channel_ddis = ChannelDdis(self.memory, self.mdl_ddis, self.adapter_ddis, self.sgl_ddis, self.deferred_routines)
         self.lock_ddis = LockDdis()
@@ -250,12 +250,12 @@ class Machine:
 
     def _mdl_step(self, record: MdlRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         irql = self._at_level(record, cpu, out)
-        self.mdl_ddis._mdl_record(record, out)
+        self.mdl_ddis.mdl_record(record, out)
         return irql
 
     def _sgl_step(self, record: SglRecord, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
         irql = self._at_level(record, cpu, out)
-        self.sgl_ddis._sgl_record(record, out)
+        self.sgl_ddis.sgl_record(record, out)
         return irql
 
     def _directive(self, record: Record) -> None:

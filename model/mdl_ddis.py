@@ -199,7 +199,7 @@ class MdlDdis:
         out.previous.append(target)
         out.created.append(partial)
 
-    def _mdl_record(self, record: MdlRecord, out: EffectsBuilder) -> None:
+    def mdl_record(self, record: MdlRecord, out: EffectsBuilder) -> None:
         page = self.memory.target.page_size
         mdl = self.mdls.get(record.address)
         if mdl is None:

@@ -83,7 +83,7 @@ class Routines:
             runs_for, arguments = enter.name, enter.arguments
             if enter.name in RUNS_ROUTINE_AT_DISPATCH:
                 cpu.frames[-1] = replace(enter, ran_routine=True)
-                ordinal = self.sgl_ddis._pending_build(cpu).get(enter.name)
+                ordinal = self.sgl_ddis.pending_build(cpu).get(enter.name)
         else:  # a routine the DDI queued runs now, maybe on another CPU: its request, by Context
             deferred = self.deferred_routines.pop(_context_of(event.arguments), None)
             runs_for, arguments = (deferred.ddi, deferred.arguments) if deferred is not None else (None, ())
@@ -98,7 +98,7 @@ class Routines:
         cpu.frames.append(Frame("callback", event.name, event.location, entry, cpu.irql, runs_for, arguments))
         cpu.irql = entry
         if runs_for in ("GetScatterGatherList", "GetScatterGatherListEx") and ordinal is not None:
-            self.sgl_ddis._bind_got_list(event, ordinal)
+            self.sgl_ddis.bind_got_list(event, ordinal)
         return entry
 
     def done(self, event: Done, cpu: CpuState, out: EffectsBuilder) -> Irql | None:
@@ -115,7 +115,7 @@ class Routines:
             out.fact("locks-held-at-done", tuple(held))
         out.previous.append(frame)
         if frame.runs_for in ("AllocateAdapterChannel", "AllocateAdapterChannelEx"):
-            self.channel_ddis._adapter_control_returned(frame.arguments, event, out)
+            self.channel_ddis.adapter_control_returned(frame.arguments, event, out)
         del cpu.frames[index:]
         cpu.settle_locks(index)  # a lock the routine leaked is reported once, at its `done`
         cpu.irql = frame.saved_irql  # None when the level before the routine was never known
@@ -146,7 +146,7 @@ class Routines:
         context = _context_of(enter.arguments)
         if context is None:
             return
-        request = DeferredRoutine(enter.name, enter.arguments, self.sgl_ddis._pending_build(cpu).get(enter.name), enter.location, at)
+        request = DeferredRoutine(enter.name, enter.arguments, self.sgl_ddis.pending_build(cpu).get(enter.name), enter.location, at)
         remember(self.deferred_routines, context, request)
 
     def open_enter(self, cpu: int) -> Frame | None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .bus import BusEntry
-from .cpu import CpuState, DeferredRoutine
+from .cpu import CpuState
 from .effects import EffectsBuilder
 from .events import Callback, Event, SglRecord
 from .pool import Block
@@ -45,13 +45,11 @@ class SglDdis:
 
     QUERIES: dict[str, str] = {"live_sgls": "live_sgls"}  # what a rule's `each:` may ask at the end
 
-    def __init__(self, memory: SharedMemory, ordinals: Ordinals, mdl_ddis: MdlDdis, adapter_ddis: AdapterDdis,
-                 deferred_routines: OrderedDict[int, DeferredRoutine]) -> None:
+    def __init__(self, memory: SharedMemory, ordinals: Ordinals, mdl_ddis: MdlDdis, adapter_ddis: AdapterDdis) -> None:
         self.memory = memory
         self.ordinals = ordinals
         self.mdl_ddis = mdl_ddis
         self.adapter_ddis = adapter_ddis
-        self.deferred_routines = deferred_routines  # the machine's queue of routines the system runs later
         self.lists: dict[int, SgList] = {}  # live, by ordinal
         self.list_in_buffer: dict[int, int] = {}  # buffer pointer -> ordinal of the newest live list
         self.put_lists: OrderedDict[int, SgList] = OrderedDict()  # buffer -> the last list put from it
@@ -65,7 +63,7 @@ class SglDdis:
 
     def reset_memory(self) -> None:
         self.put_by_ordinal: dict[int, SgList] = {}  # ordinal -> a put list some retired bus entry still names
-        self._list_pages: dict[int, set[int]] = {}
+        self.list_pages: dict[int, set[int]] = {}
 
     def forget_retired(self, kind: str, key: Hashable) -> None:
         """No retired bus entry names this owner any more: nothing can ask `owner` for its put list."""
@@ -151,14 +149,14 @@ class SglDdis:
                 return
         self._add_list(sgl, out)
         if phase == "enter":
-            self._pending_build(cpu)[name] = sgl.ordinal
+            self.pending_build(cpu)[name] = sgl.ordinal
 
-    def _pending_build(self, cpu: CpuState) -> dict[str, int]:
+    def pending_build(self, cpu: CpuState) -> dict[str, int]:
         """Lists built by an `enter` not yet left on this CPU, by DDI name."""
         return self._pending.setdefault(cpu.number, {})
 
     def _settle_build(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None) -> None:
-        ordinal = self._pending_build(cpu).pop(event.name, None)  # type: ignore[attr-defined]
+        ordinal = self.pending_build(cpu).pop(event.name, None)  # type: ignore[attr-defined]
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:
             return
@@ -167,7 +165,7 @@ class SglDdis:
             out.fact("status-differs", (sgl.status, result))
         if not is_success(result):
             out.fact("failed", result)
-            self._drop_list(sgl)
+            self.drop_list(sgl)
             out.released.append(sgl)
             self._remember_failed(sgl, result)
 
@@ -177,7 +175,7 @@ class SglDdis:
         status = result.name if isinstance(result, Symbol) else status_name(as_int(result) or 0, sgl.storport)
         remember(self.failed_lists, sgl.buffer, replace(sgl, status=status))
 
-    def _bind_got_list(self, event: Callback, ordinal: int) -> None:
+    def bind_got_list(self, event: Callback, ordinal: int) -> None:
         """GetScatterGatherList's AdapterListControl runs: the list (`ordinal`) is at its
         ScatterGather argument, the address the system allocated it at."""
         pointer = as_int(event.arg("ScatterGather"))
@@ -200,7 +198,7 @@ class SglDdis:
         self._map_list(sgl)
         shift = self.memory.space.shift
         for vpn in range(sgl.current_va >> shift, ((sgl.current_va + max(sgl.length, 1) - 1) >> shift) + 1):
-            self._list_pages.setdefault(vpn, set()).add(sgl.ordinal)
+            self.list_pages.setdefault(vpn, set()).add(sgl.ordinal)
         out.created.append(sgl)
 
     def _map_list(self, sgl: SgList) -> None:
@@ -241,17 +239,17 @@ class SglDdis:
     def _bounce_pages(self, count: int) -> int:
         return self.memory.window.allocate(count)
 
-    def _drop_list(self, sgl: SgList, put: SgList | None = None) -> None:
+    def drop_list(self, sgl: SgList, put: SgList | None = None) -> None:
         self.lists.pop(sgl.ordinal, None)
         if self.list_in_buffer.get(sgl.buffer) == sgl.ordinal:
             del self.list_in_buffer[sgl.buffer]
         shift = self.memory.space.shift
         for vpn in range(sgl.current_va >> shift, ((sgl.current_va + max(sgl.length, 1) - 1) >> shift) + 1):
-            owners = self._list_pages.get(vpn)
+            owners = self.list_pages.get(vpn)
             if owners is not None:
                 owners.discard(sgl.ordinal)
                 if not owners:
-                    del self._list_pages[vpn]
+                    del self.list_pages[vpn]
         self._unmap_list(sgl, copy_back=put is not None and not sgl.write_to_device)
 
     def _put(self, event: Event, cpu: CpuState, out: EffectsBuilder, result: Value | None, phase: str) -> None:
@@ -275,13 +273,13 @@ class SglDdis:
             return
         out.previous.append(sgl)
         put = sgl.as_put(event.location, name)
-        self._drop_list(sgl, put=put)
+        self.drop_list(sgl, put=put)
         remember(self.put_lists, sgl.buffer, put)
         if self.memory.bus.has_retired("sgl", put.ordinal):  # kept while a retired mapping can lead `owner` to it
             self.put_by_ordinal[put.ordinal] = put
         out.released.append(put)
 
-    def _sgl_record(self, record: SglRecord, out: EffectsBuilder) -> None:
+    def sgl_record(self, record: SglRecord, out: EffectsBuilder) -> None:
         ordinal = self.list_in_buffer.get(record.address)
         sgl = self.lists.get(ordinal) if ordinal is not None else None
         if sgl is None:

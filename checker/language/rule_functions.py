@@ -208,6 +208,14 @@ def _released_at(scope: Scope, value: Any) -> Any:
     return _first_location(value, _RELEASED)
 
 
+def _made_before(scope: Scope, value: Any, at: Any) -> Any:
+    """The line an object was made at, if that is before `at` (a location or a line): an
+    object at a reused address made since is another one."""
+    made = _first_location(value, _CREATED)
+    limit = at.line if isinstance(at, SourceLocation) else _int(at)
+    return made.line if made is not None and limit is not None and made.line < limit else None
+
+
 def _line(scope: Scope, value: Any) -> Any:
     return value.line if isinstance(value, SourceLocation) else None
 
@@ -273,5 +281,6 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "created_at": (_created_at, 1, 1),
     "released_at": (_released_at, 1, 1),
     "line": (_line, 1, 1),
+    "made_before": (_made_before, 2, 2),
     "lines": (_lines, 1, 1),
 }
